@@ -1,0 +1,22 @@
+# Two entry points, each creating or reusing the virtual environment in .venv:
+#   make experiment   the main job
+#   make test         ruff and the whole test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: experiment test
+
+$(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt -r requirements-test.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+experiment: $(VENV)/.installed
+	$(PY) experiments/heuristics.py
+	$(PY) benchmarks/env_speed.py --seconds 1
+
+test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q

@@ -1,0 +1,65 @@
+"""Warehouse stepping speed on one core: the literal scalar implementation one env at a time
+against the numpy vector env at several N.
+
+    taskset -c 0 python benchmarks/env_speed.py [--seconds 2]
+
+Random actions, autoreset included; prints a Markdown table of env steps per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+from rllib_iam.envs.warehouse import EPISODE_LENGTH, WarehouseVectorEnv
+from rllib_iam.envs.warehouse_scalar import ScalarWarehouse
+
+
+def scalar_rate(seconds: float) -> float:
+    env = ScalarWarehouse(np.random.default_rng(0))
+    env.reset()
+    actions = np.random.default_rng(1).integers(0, 4, 100_000).tolist()
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for a in actions[steps % 50_000 : steps % 50_000 + 1000]:
+            if env.t >= EPISODE_LENGTH:
+                env.reset()
+            env.step(a)
+        steps += 1000
+    return steps / (time.perf_counter() - start)
+
+
+def vector_rate(n: int, seconds: float) -> float:
+    env = WarehouseVectorEnv(n)
+    env.reset(seed=0)
+    actions = np.random.default_rng(1).integers(0, 4, (64, n))
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for i in range(16):
+            env.step(actions[(steps + i) % 64])
+        steps += 16
+    return steps * n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    parser.add_argument("--sizes", default="1,8,64,1024,4096", help="vector sizes N")
+    args = parser.parse_args()
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    print(f"python {platform.python_version()}, numpy {np.__version__}, cpus {cpus}")
+    base = scalar_rate(args.seconds)
+    print("| implementation | N | env steps/s | vs scalar |")
+    print("|---|---|---|---|")
+    print(f"| scalar (one env at a time) | 1 | {base:,.0f} | 1.0x |")
+    for n in (int(s) for s in args.sizes.split(",")):
+        rate = vector_rate(n, args.seconds)
+        print(f"| vector | {n} | {rate:,.0f} | {rate / base:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

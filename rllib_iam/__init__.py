@@ -1,0 +1,22 @@
+"""rllib-iam: influence-aware memory (Suau et al.) and its baselines on Ray RLlib.
+
+Importing the package registers the environments with gymnasium:
+``rllib_iam/Warehouse-v0`` (``gymnasium.make`` gives one env; ``gymnasium.make_vec(...,
+vectorization_mode="vector_entry_point")`` and RLlib's ``gym_env_vectorize_mode=
+"vector_entry_point"`` give the native numpy vector env).
+"""
+
+import gymnasium as gym
+
+WAREHOUSE_ID = "rllib_iam/Warehouse-v0"
+
+if WAREHOUSE_ID not in gym.registry:
+    gym.register(
+        WAREHOUSE_ID,
+        entry_point="rllib_iam.envs.warehouse:WarehouseEnv",
+        vector_entry_point="rllib_iam.envs.warehouse:WarehouseVectorEnv",
+        max_episode_steps=None,
+        disable_env_checker=True,
+    )
+
+__all__ = ["WAREHOUSE_ID"]

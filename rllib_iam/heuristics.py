@@ -1,0 +1,111 @@
+"""Fixed reference policies for the Warehouse, vectorised over N environments.
+
+They bracket what a learner can reach: ``random`` is the floor, ``greedy`` is what a memoryless
+agent can do by walking to the nearest visible item, and ``oracle`` reads the true item ages
+(hidden state, from ``info["ages"]``) and skips items it cannot reach before they vanish. Their
+returns are drawn as reference lines next to the learning curves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from rllib_iam.envs.warehouse import GRID, ITEM_LIFETIME, SHELF_CELLS, WarehouseVectorEnv
+
+Policy = Callable[[np.ndarray, dict, np.random.Generator], np.ndarray]
+
+_SHELF_ROW = SHELF_CELLS[:, 0]
+_SHELF_COL = SHELF_CELLS[:, 1]
+CENTRE_ROW = CENTRE_COL = GRID // 2
+RESULTS_CSV = Path(__file__).resolve().parent.parent / "results" / "heuristics" / "warehouse.csv"
+
+
+def random_policy(obs: np.ndarray, info: dict, rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, 4, len(obs))
+
+
+def _walk(row: np.ndarray, col: np.ndarray, to_row: np.ndarray, to_col: np.ndarray) -> np.ndarray:
+    """One step towards the target, rows first; on the target, push into the wall to stay."""
+    stay = np.select(
+        [row == 0, row == GRID - 1, col == 0, col == GRID - 1], [0, 1, 2, 3], default=0
+    )
+    horizontal = np.where(to_col < col, 2, 3)
+    vertical = np.where(to_row < row, 0, 1)
+    return np.where(
+        to_row != row, vertical, np.where(to_col != col, horizontal, stay)
+    ).astype(np.int64)
+
+
+def _go_to_best(obs: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Walk to the shelf with the lowest finite score; with none, back to the centre."""
+    cell = obs[:, : GRID * GRID].argmax(axis=1)
+    row, col = cell // GRID, cell % GRID
+    target = score.argmin(axis=1)
+    has_target = np.isfinite(score.min(axis=1))
+    to_row = np.where(has_target, _SHELF_ROW[target], CENTRE_ROW)
+    to_col = np.where(has_target, _SHELF_COL[target], CENTRE_COL)
+    return _walk(row, col, to_row, to_col)
+
+
+def _distances(obs: np.ndarray) -> np.ndarray:
+    cell = obs[:, : GRID * GRID].argmax(axis=1)
+    row, col = cell // GRID, cell % GRID
+    return np.abs(_SHELF_ROW - row[:, None]) + np.abs(_SHELF_COL - col[:, None])
+
+
+def greedy_policy(obs: np.ndarray, info: dict, rng: np.random.Generator) -> np.ndarray:
+    """Nearest visible item (Manhattan distance; ties to the first in observation order)."""
+    visible = obs[:, GRID * GRID : GRID * GRID + len(SHELF_CELLS)] > 0.5
+    return _go_to_best(obs, np.where(visible, _distances(obs), np.inf))
+
+
+def oracle_policy(obs: np.ndarray, info: dict, rng: np.random.Generator) -> np.ndarray:
+    """Nearest item that can still be reached before it expires (true ages from ``info``);
+    among equally near ones, the oldest. Needs an env made with ``info_ages=True``."""
+    ages = info["ages"]
+    dist = _distances(obs)
+    steps_needed = np.maximum(dist, 1)
+    reachable = (ages >= 0) & (ages + steps_needed <= ITEM_LIFETIME)
+    score = dist - ages / (ITEM_LIFETIME + 2.0)  # older wins ties
+    return _go_to_best(obs, np.where(reachable, score, np.inf))
+
+
+POLICIES: dict[str, Policy] = {
+    "random": random_policy,
+    "greedy": greedy_policy,
+    "oracle": oracle_policy,
+}
+
+
+def evaluate(
+    policy: str, episodes: int = 1000, quirks: bool = True, seed: int = 0
+) -> tuple[float, float]:
+    """Mean episode return and its standard error over ``episodes`` episodes (run side by
+    side in one vector env)."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; valid: {', '.join(POLICIES)}")
+    act = POLICIES[policy]
+    rng = np.random.default_rng(seed)
+    env = WarehouseVectorEnv(episodes, quirks=quirks, info_ages=True)
+    obs, info = env.reset(seed=seed)
+    returns = np.zeros(episodes)
+    done = np.zeros(episodes, dtype=bool)
+    while not done.all():
+        obs, reward, terminated, truncated, info = env.step(act(obs, info, rng))
+        returns += reward
+        done = terminated | truncated
+    return float(returns.mean()), float(returns.std(ddof=1) / np.sqrt(episodes))
+
+
+def load_reference(path: Path = RESULTS_CSV) -> dict[tuple[str, bool], float]:
+    """The committed heuristic returns: ``{(policy, quirks): mean return}``."""
+    import csv
+
+    with open(path, newline="") as f:
+        return {
+            (row["policy"], row["quirks"] == "True"): float(row["mean_return"])
+            for row in csv.DictReader(f)
+        }

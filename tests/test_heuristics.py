@@ -1,0 +1,42 @@
+"""The reference policies: the script a user runs, and what the committed numbers say."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from rllib_iam.heuristics import RESULTS_CSV, evaluate, load_reference, oracle_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_script_prints_and_writes_loadable_table(tmp_path):
+    out = tmp_path / "h.csv"
+    run = subprocess.run(
+        [sys.executable, "experiments/heuristics.py", "--episodes", "200", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    assert "| greedy | True |" in run.stdout
+    table = load_reference(out)
+    assert set(table) == {(p, q) for p in ("random", "greedy", "oracle") for q in (True, False)}
+    for quirks in (True, False):
+        assert table["random", quirks] < 15 < 35 < table["greedy", quirks]
+
+
+def test_committed_reference_matches_a_rerun():
+    committed = load_reference(RESULTS_CSV)
+    mean, se = evaluate("greedy", episodes=2000, quirks=True, seed=0)
+    assert abs(committed["greedy", True] - mean) < 1e-6 and se < 0.2
+
+
+def test_oracle_ignores_items_it_cannot_reach():
+    obs = np.zeros((1, 73), dtype=np.float32)
+    obs[0, 0] = 1.0  # robot at (0, 0)
+    obs[0, 49 + 1] = obs[0, 49 + 6] = 1.0  # items at (0, 1) and (0, 6)
+    ages = np.full((1, 24), -1)
+    ages[0, 1], ages[0, 6] = 8, 0  # the near one expires before the robot can get there
+    action = oracle_policy(obs, {"ages": ages}, np.random.default_rng(0))
+    assert action[0] == 3  # right, towards (0, 6)
