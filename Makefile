@@ -13,9 +13,12 @@ $(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
+# The quick Figure 5 grid on a local Ray; run again, it resumes (finished trials are kept)
+# and redraws the figure. NAME=... starts another experiment.
+NAME ?= figure5-quick
 experiment: $(VENV)/.installed
-	$(PY) experiments/heuristics.py
-	$(PY) benchmarks/env_speed.py --seconds 1
+	$(PY) experiments/figure5.py --profile quick --name $(NAME) \
+		$(if $(wildcard runs/$(NAME)),--resume)
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

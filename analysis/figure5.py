@@ -1,0 +1,363 @@
+"""Figure 5, the comparison table and the statistics from Tune results.
+
+    python -m analysis.figure5 RUNS [RUNS ...] --out DIR [--axis transitions|reference-steps]
+                               [--band std|ci95] [--reps N]
+
+RUNS are experiment folders (``<storage>/<name>``) or storage folders holding several, local or
+``s3://``/``gs://`` (read through pyarrow). Writes into DIR ``figure5.png``/``.pdf``,
+``table.csv``/``.md`` (the table, the probabilities of improvement and the verdict),
+``improvement.csv`` and, when a trial was damaged or unfinished, ``warnings.txt``; prints the
+Markdown. Bad input (no such folder, unsupported URI, no trials) is one line on stderr, exit
+status 2, nothing written. The notebook ``analysis/figure5.ipynb`` uses the same functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from analysis.load import (
+    DEFAULT_ENV,
+    ENVS_PER_REFERENCE_STEP,
+    FIGURE5,
+    AnalysisWarning,
+    ResultsError,
+    load_runs,
+)
+from analysis.stats import (
+    REPS,
+    _seeded,
+    env_label,
+    env_order,
+    final_returns,
+    improvement,
+    is_feedforward,
+    rliable,
+    table,
+    verdict,
+)
+
+__all__ = ["FIGURE5", "curves", "load_runs", "main", "plot", "plot_seeds", "table",
+           "write_report"]
+
+AXES = {"transitions": "transitions", "reference-steps": "reference_steps"}
+"""``--axis`` -> the tidy column on the x axis."""
+AXIS_LABEL = {
+    "transitions": ("environment transitions", ""),
+    "reference_steps": ("reference steps",
+                        f" (1 step = {ENVS_PER_REFERENCE_STEP} env transitions)"),
+}
+"""Tidy column -> (what the axis counts, a note after the unit)."""
+BANDS = {"std": "±1 std over seeds (as the paper)",
+         "ci95": "95% stratified-bootstrap CI of the mean (rliable)"}
+GRID_POINTS = 200
+MODEL_ORDER = ("iam", "lstm", "gru", "fnn", "fnn8", "iam_static", "iam_gru", "iam_auto")
+"""Fixed colours: a model keeps its colour whichever others are in the figure."""
+HEURISTICS = ("random", "greedy", "oracle")
+
+
+def _resampled(g: pd.DataFrame, x: str, grid: np.ndarray) -> np.ndarray:
+    """Each trial's curve interpolated onto ``grid`` (NaN outside what it logged): seeds x grid."""
+    rows = []
+    for _, s in g.groupby("trial"):
+        s = s.dropna(subset=["episode_return_mean"]).sort_values(x)
+        if len(s):
+            rows.append(np.interp(grid, s[x], s["episode_return_mean"], left=np.nan,
+                                  right=np.nan))
+    return np.array(rows).reshape(len(rows), len(grid))
+
+
+def curves(frame: pd.DataFrame, axis: str = "transitions", band: str = "std",
+           reps: int = REPS, seed: int = 0) -> pd.DataFrame:
+    """Per env x model, the mean over seeds on a common grid of ``GRID_POINTS`` steps, with
+    the band's low and high edges. The band is drawn only where every seed has data."""
+    x = AXES.get(axis, axis)
+    library = rliable()[0] if band == "ci95" else None
+    out = []
+    for env in env_order(frame["env"]):
+        data = frame[frame["env"] == env]
+        grid = np.linspace(data[x].min(), data[x].max(), GRID_POINTS)
+        for model, g in data.groupby("model"):
+            values = _resampled(g, x, grid)
+            n = len(values)
+            present = np.isfinite(values).sum(axis=0)
+            mean = np.full(len(grid), np.nan)
+            mean[present > 0] = np.nanmean(values[:, present > 0], axis=0)
+            low, high = np.full(len(grid), np.nan), np.full(len(grid), np.nan)
+            full = present == n
+            if n > 1 and full.any():
+                if band == "ci95":
+                    with _seeded(seed):
+                        _, ci = library.get_interval_estimates(
+                            {model: values[:, None, full]}, lambda s: s.mean(axis=0)[0],
+                            reps=reps)
+                    low[full], high[full] = ci[model]
+                else:
+                    spread = values[:, full].std(axis=0, ddof=1)
+                    low[full], high[full] = mean[full] - spread, mean[full] + spread
+            out.append(pd.DataFrame({"env": env, "model": model, "x": grid, "mean": mean,
+                                     "low": low, "high": high, "seeds_present": present,
+                                     "seeds": n}))
+    return pd.concat(out, ignore_index=True)
+
+
+def _scale(x: str, end: float) -> tuple[float, str]:
+    """Divisor for the axis values and the axis label stating the unit."""
+    name, note = AXIS_LABEL[x]
+    factor, unit = (1e6, ", millions") if end >= 1e6 else (1e3, ", thousands") if end >= 1e4 \
+        else (1.0, "")
+    return factor, f"{name}{unit}{note}"
+
+
+def _palette(models) -> dict[str, tuple]:
+    import seaborn as sns
+
+    known = [m for m in MODEL_ORDER if m in set(models)]
+    ordered = known + sorted(set(models) - set(known))
+    return dict(zip(ordered, sns.color_palette("tab10", max(10, len(ordered))), strict=False))
+
+
+def _heuristics(env: str) -> dict[str, float]:
+    """The heuristic policies' returns (issue 2), for the Warehouse with the paper's quirks."""
+    if env != DEFAULT_ENV:
+        return {}
+    try:
+        from rllib_iam.heuristics import load_reference
+
+        reference = load_reference()
+    except (ImportError, OSError, KeyError, ValueError):
+        return {}
+    return {p: reference[(p, True)] for p in HEURISTICS if (p, True) in reference}
+
+
+def _label_lines(ax, lines: dict[str, float]) -> None:
+    """Thin grey reference lines, named by ticks on the panel's right edge (away from the
+    curves); names closer than 4% of the height share one tick so that none overlap."""
+    lo, hi = ax.get_ylim()
+    groups: list[list[tuple[float, str]]] = []
+    for value, name in sorted((v, n) for n, v in lines.items() if lo <= v <= hi):
+        ax.axhline(value, color="0.45", lw=0.7, ls=":", zorder=1)
+        if groups and value - groups[-1][-1][0] < 0.04 * (hi - lo):
+            groups[-1].append((value, name))
+        else:
+            groups.append([(value, name)])
+    if groups:
+        names = ax.secondary_yaxis("right")
+        names.set_yticks([g[-1][0] for g in groups],
+                         labels=["/".join(name for _, name in g) for g in groups])
+        names.tick_params(labelsize=7, labelcolor="0.3", length=0)
+    ax.set_ylim(lo, hi)
+
+
+def plot(frame: pd.DataFrame, axis: str = "transitions", band: str = "std",
+         reps: int = REPS) -> Figure:
+    """The paper's layout: one row per env (Warehouse on top); the whole run on the left, the
+    last half zoomed on the right. Recurrent models are curves (mean over seeds, with a band;
+    dotted where some seeds have not logged yet), feedforward ones dashed lines at their final
+    return, heuristics thin grey lines."""
+    import seaborn as sns
+
+    x = AXES.get(axis, axis)
+    lines = curves(frame, x, band, reps)
+    finals = final_returns(frame)
+    envs = env_order(frame["env"])
+    palette = _palette(frame["model"])
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper"):
+        fig = Figure(figsize=(12, 4.2 * len(envs)), layout="constrained")
+        axes = fig.subplots(len(envs), 2, squeeze=False)
+    for row, env in enumerate(envs):
+        data, env_lines = frame[frame["env"] == env], lines[lines["env"] == env]
+        end = data[x].max()
+        factor, xlabel = _scale(x, end)
+        zoom_values = []
+        for model in (m for m in palette if m in set(env_lines["model"])):
+            c = env_lines[env_lines["model"] == model]
+            trials = data[data["model"] == model]
+            done = finals[(finals["env"] == env) & (finals["model"] == model)]
+            final = done["final_return"].mean()
+            n, unfinished = trials["trial"].nunique(), int((~done["complete"]).sum())
+            label = f"{model} (n={n}" + (f", {unfinished} unfinished)" if unfinished else ")")
+            colour = palette[model]
+            for ax in axes[row]:
+                if is_feedforward(model) and not np.isnan(final):
+                    ax.axhline(final, color=colour, ls="--", lw=1.6,
+                               label=label.replace(")", "), final return", 1))
+                    continue
+                xs = c["x"] / factor
+                full = c["seeds_present"] == n
+                ax.plot(xs, c["mean"].where(full), color=colour, lw=1.8, label=label,
+                        ls="--" if is_feedforward(model) else "-")
+                partial = ~full
+                if partial.any():
+                    edges = partial | partial.shift(1, fill_value=False) | partial.shift(
+                        -1, fill_value=False)
+                    ax.plot(xs, c["mean"].where(edges), color=colour, lw=1.0, ls=":")
+                ax.fill_between(xs, c["low"], c["high"], color=colour, alpha=0.2, lw=0)
+            late = c[c["x"] >= end / 2]
+            zoom_values += [final] if is_feedforward(model) and not np.isnan(final) else [
+                *late["mean"], *late["low"], *late["high"]]
+        left, right = axes[row]
+        left.set_xlim(data[x].min() / factor, end / factor)
+        right.set_xlim(end / 2 / factor, end / factor)
+        zoom = np.array(zoom_values, dtype=float)
+        zoom = zoom[np.isfinite(zoom)]
+        if len(zoom):
+            pad = max(0.08 * (zoom.max() - zoom.min()), 0.5)
+            right.set_ylim(zoom.min() - pad, zoom.max() + pad)
+        reference = _heuristics(env)
+        if reference:
+            lo, hi = left.get_ylim()
+            left.set_ylim(min(lo, *reference.values()) - 1, max(hi, *reference.values()) + 1)
+        for ax, title in ((left, env_label(env)), (right, f"{env_label(env)}: last half")):
+            _label_lines(ax, reference)
+            ax.set_title(title)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("mean episode return")
+        right.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False,
+                     title="model (seeds)", title_fontsize=8)
+    fig.suptitle(f"Figure 5 (rllib-iam): mean over seeds; band: {BANDS[band]}; dotted where "
+                 "not all seeds have logged", fontsize=9)
+    return fig
+
+
+def plot_seeds(frame: pd.DataFrame, axis: str = "transitions") -> Figure:
+    """Every trial's own curve: one row per env, one panel per model, a line per seed."""
+    import seaborn as sns
+
+    x = AXES.get(axis, axis)
+    envs = env_order(frame["env"])
+    models = list(_palette(frame["model"]))
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper"):
+        fig = Figure(figsize=(2.8 * len(models), 2.6 * len(envs)), layout="constrained")
+        axes = fig.subplots(len(envs), len(models), squeeze=False, sharey="row")
+    for row, env in enumerate(envs):
+        data = frame[frame["env"] == env]
+        factor, xlabel = _scale(x, data[x].max())
+        for col, model in enumerate(models):
+            ax = axes[row][col]
+            g = data[data["model"] == model]
+            g = g.assign(x=g[x] / factor)
+            if len(g):
+                sns.lineplot(g, x="x", y="episode_return_mean", hue="seed", units="trial",
+                             estimator=None, ax=ax, lw=1, palette="crest", legend="brief")
+            ax.set_title(f"{env_label(env)}: {model}")
+            ax.set_xlabel(xlabel, fontsize=7)
+            ax.set_ylabel("mean episode return")
+    return fig
+
+
+def _formatted(t: pd.DataFrame) -> pd.DataFrame:
+    shown = t.copy()
+    for column in shown.columns:
+        values = shown[column]
+        if column in ("params", "transitions", "transitions_per_s", "wall_time_per_trial_s"):
+            shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:,.0f}")
+        elif values.dtype.kind == "f":
+            shown[column] = values.map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    return shown
+
+
+def _markdown_table(t: pd.DataFrame) -> str:
+    shown = _formatted(t)
+    header = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns) + "\n"
+    return header + "".join("| " + " | ".join(map(str, r)) + " |\n" for r in shown.to_numpy())
+
+
+CAPTION = (
+    "Final return: each trial's mean episode return over the last 10% of its budget of "
+    "transitions; `final_return`, `std` and `ci95_*` are the mean, standard deviation and "
+    "95% stratified-bootstrap CI (rliable) over finished seeds, `iqm*` the interquartile mean "
+    "with its CI. Trials that have not finished are drawn in the figure but not counted here. "
+    "`paper`: Suau et al. (2022), Figure 5, at 4e6 reference steps = 32e6 transitions; "
+    "`reproduction`: the second public reproduction (PyTorch PPO, GRU, 32 processes) at 4e6 "
+    "transitions; `blog`: the seed reproduction (PyTorch PPO, GRU, 4e6 transitions), which "
+    "reports a ranking only. Compare with them only at their budgets (`transitions`)."
+)
+
+
+def markdown(t: pd.DataFrame, poi: pd.DataFrame | None = None, text: str = "") -> str:
+    """The report: caption and table, the probabilities of improvement, the verdict."""
+    parts = [CAPTION, _markdown_table(t)]
+    if poi is not None and len(poi):
+        shown = poi.assign(env=poi["env"].map(env_label))
+        parts += ["Probability of improvement P(model > versus) over finished seeds, with its "
+                  "95% stratified-bootstrap CI (rliable; none with a single seed on a side).",
+                  _markdown_table(shown)]
+    if text:
+        parts += ["**Verdict** (generated from the numbers above):", text]
+    return "\n\n".join(p.strip() for p in parts) + "\n"
+
+
+def write_report(runs: list[str], out: str, axis: str = "transitions", band: str = "std",
+                 reps: int = REPS) -> list[str]:
+    """Load ``runs``, write figure, tables and verdict into ``out``; returns the written paths.
+    Raises `ResultsError` (before writing anything) when nothing usable is found. Each problem
+    with a trial is printed to stderr as one ``warning:`` line and kept in ``warnings.txt``."""
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ResultsError(f"output folder is a file: {out}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AnalysisWarning)
+        try:
+            frame = load_runs(runs)
+            t = table(frame, reps)
+            poi = improvement(final_returns(frame), reps=reps)
+            report = markdown(t, poi, verdict(t, poi))
+            fig = plot(frame, axis, band, reps)
+        finally:
+            problems = [str(w.message) for w in caught if w.category is AnalysisWarning]
+            for problem in problems:
+                print(f"warning: {problem}", file=sys.stderr)
+    for w in caught:
+        if w.category is not AnalysisWarning:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "figure5.png", out_dir / "figure5.pdf"]
+    for path in paths:
+        fig.savefig(path, dpi=150)
+    t.to_csv(out_dir / "table.csv", index=False)
+    poi.to_csv(out_dir / "improvement.csv", index=False)
+    (out_dir / "table.md").write_text(report)
+    paths += [out_dir / "table.csv", out_dir / "table.md", out_dir / "improvement.csv"]
+    stale = out_dir / "warnings.txt"
+    if problems:
+        stale.write_text("".join(f"{p}\n" for p in problems))
+        paths.append(stale)
+    else:
+        stale.unlink(missing_ok=True)
+    print(report)
+    return [str(p) for p in paths]
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _OneLineParser(prog="figure5", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="experiment or storage folders (or URIs)")
+    parser.add_argument("--out", required=True, help="folder for the figure and tables")
+    parser.add_argument("--axis", default="transitions", choices=list(AXES))
+    parser.add_argument("--band", default="std", choices=list(BANDS))
+    parser.add_argument("--reps", type=int, default=REPS, help="bootstrap replications")
+    args = parser.parse_args(argv)
+    if args.reps < 1:
+        parser.error(f"--reps must be positive, got {args.reps}")
+    try:
+        paths = write_report(args.runs, args.out, args.axis, args.band, args.reps)
+    except ResultsError as err:
+        parser.error(str(err))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""Every Tune trial under one or more results folders, as one tidy frame.
+
+Tune cannot aggregate across seeds, so the analysis reads each trial's whole history itself: the
+trial's config from ``params.json`` (model, seed, env, timesteps, ppo) and one record per training
+iteration from ``result.json`` (or ``progress.csv`` when that is all there is). Damage costs only
+the damaged part: each problem is one `AnalysisWarning` naming the trial, and `ResultsError` is
+raised only when nothing usable is left.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FIGURE5 = "figure5"
+"""The result key rllib_iam.grid logs each iteration's record under (kept in sync by a test)."""
+SCHEMES = ("s3", "gs", "gcs", "file")
+"""URI schemes read through pyarrow's filesystems; anything else is refused."""
+ENVS_PER_REFERENCE_STEP = 8
+"""The reference code counts one step of its 8 parallel envs as one step (paper.md)."""
+FINAL_FRACTION = 0.1
+"""A trial's final return is its mean over the last 10% of its budget of transitions."""
+DEFAULT_ENV = "rllib_iam/Warehouse-v0"
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "iteration": ("training_iteration",),
+    "transitions": (f"{FIGURE5}/transitions", "env_runners/num_env_steps_sampled_lifetime"),
+    "reference_steps": (f"{FIGURE5}/reference_steps",),
+    "episode_return_mean": (f"{FIGURE5}/episode_return_mean", "env_runners/episode_return_mean"),
+    "wall_time_s": (f"{FIGURE5}/wall_time_s", "time_total_s"),
+    "transitions_per_s": (f"{FIGURE5}/transitions_per_s",),
+    "params": (f"{FIGURE5}/params",),
+}
+"""Tidy column -> the result names it may come from, preferred first. Names are checked, never
+positions: RLlib renames its metrics between versions, and the grid's own record comes first."""
+REQUIRED = ("iteration", "transitions", "episode_return_mean")
+TRIAL_FILES = frozenset({"result.json", "progress.csv", "params.json"})
+TUNE_STATE = re.compile(r"^(experiment_state-.*\.json|basic-variant-state-.*\.json|tuner\.pkl)$")
+TRIAL_NAME = re.compile(r"^(?P<model>.+)_seed(?P<seed>\d+)$")
+
+
+class ResultsError(ValueError):
+    """Nothing usable in the folders given; the CLI prints it as one line and exits 2."""
+
+
+class AnalysisWarning(UserWarning):
+    """A problem with one trial; the analysis goes on without the damaged part."""
+
+
+def _warn(trial: str, problem: str) -> None:
+    warnings.warn(f"{trial}: {problem}", AnalysisWarning, stacklevel=3)
+
+
+def _filesystem(run: str):
+    import pyarrow.fs
+
+    if "://" not in run:
+        return pyarrow.fs.LocalFileSystem(), str(Path(run).resolve())
+    scheme = run.split("://", 1)[0]
+    if scheme not in SCHEMES:
+        raise ResultsError(f"unsupported URI scheme {scheme!r} in {run}; use a local path or "
+                           "s3://, gs:// or file://")
+    try:
+        return pyarrow.fs.FileSystem.from_uri(run)
+    except (OSError, ValueError) as err:
+        raise ResultsError(f"cannot open {run}: {str(err).splitlines()[0]}") from None
+
+
+def _listing(fs, folder: str) -> list:
+    import pyarrow.fs
+
+    return fs.get_file_info(pyarrow.fs.FileSelector(folder, allow_not_found=True))
+
+
+def _is_trial(entries: list) -> bool:
+    names = {e.base_name for e in entries}
+    return bool(names & TRIAL_FILES) or any(n.startswith("checkpoint_") for n in names)
+
+
+def find_trials(fs, root: str, depth: int = 2) -> list[str]:
+    """Trial folders at most ``depth`` levels below ``root`` (storage -> experiment -> trial).
+    A trial folder holds Tune's files or checkpoints; an empty folder beside trials or Tune's
+    experiment state is a trial that never wrote anything, and is reported."""
+    import pyarrow.fs
+
+    entries = _listing(fs, root)
+    if _is_trial(entries):
+        return [root]
+    if depth == 0:
+        return []
+    folders = [e for e in entries
+               if e.type == pyarrow.fs.FileType.Directory and not e.base_name.startswith(".")]
+    listed = {f.path: _listing(fs, f.path) for f in folders}
+    is_experiment = any(TUNE_STATE.match(e.base_name) for e in entries) or any(
+        _is_trial(inner) for inner in listed.values())
+    trials = []
+    for folder in folders:
+        if not listed[folder.path] and is_experiment:
+            _warn(_label(folder.path), "empty trial folder (a trial that never started?); skipped")
+        else:
+            trials += find_trials(fs, folder.path, depth - 1)
+    return trials
+
+
+def _label(trial: str) -> str:
+    return "/".join(trial.rstrip("/").rsplit("/", 2)[-2:])
+
+
+def _read(fs, path: str) -> str | None:
+    try:
+        with fs.open_input_stream(path) as f:
+            return f.read().decode(errors="replace")
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def _get(record: dict, name: str) -> Any:
+    """``record[name]``, where a ``/`` in ``name`` also walks nested dicts (``result.json``)
+    and matches flattened column names as they are (``progress.csv``)."""
+    if name in record:
+        return record[name]
+    value: Any = record
+    for part in name.split("/"):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _records(fs, trial: str, label: str) -> list[dict] | None:
+    """The trial's per-iteration results: ``result.json`` lines, else ``progress.csv`` rows."""
+    text = _read(fs, f"{trial}/result.json")
+    if text is not None:
+        records, damaged = [], []
+        for number, line in enumerate(text.splitlines(), 1):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                damaged.append(number)
+        if damaged:
+            _warn(label, f"result.json line(s) {_ranges(damaged)} damaged (truncated write?); "
+                         "skipped")
+        if records:
+            return records
+    why = "no result.json" if text is None else "nothing readable in result.json"
+    text = _read(fs, f"{trial}/progress.csv")
+    rows = list(csv.DictReader(io.StringIO(text))) if text else []
+    complete = [r for r in rows if None not in r and None not in r.values()]
+    if not complete:
+        _warn(label, f"{why} and no readable progress.csv; skipped")
+        return None
+    incomplete = len(rows) - len(complete)
+    _warn(label, f"{why}; read progress.csv instead"
+                 + (f" ({incomplete} incomplete row(s) skipped)" if incomplete else ""))
+    return complete
+
+
+def _config(fs, trial: str, label: str) -> dict | None:
+    text = _read(fs, f"{trial}/params.json")
+    try:
+        config = json.loads(text) if text is not None else None
+    except json.JSONDecodeError:
+        config = None
+    if isinstance(config, dict) and {"model", "seed"} <= set(config):
+        return config
+    match = TRIAL_NAME.match(trial.rstrip("/").rsplit("/", 1)[-1])
+    problem = "no readable params.json" if config is None else "params.json has no model/seed"
+    if match is None:
+        _warn(label, f"{problem}, and the folder name does not say model and seed; skipped")
+        return None
+    _warn(label, f"{problem}; model and seed taken from the folder name, budget unknown")
+    return {"model": match["model"], "seed": int(match["seed"])}
+
+
+def _columns(records: list[dict], label: str) -> dict[str, str] | None:
+    """For each tidy column, the first of its accepted names that the records carry."""
+    chosen = {}
+    for column, names in COLUMNS.items():
+        found = next((n for n in names if any(_get(r, n) is not None for r in records)), None)
+        if found is not None:
+            chosen[column] = found
+    missing = [c for c in REQUIRED if c not in chosen]
+    if missing:
+        wanted = "; ".join(f"{c}: {' or '.join(COLUMNS[c])}" for c in missing)
+        _warn(label, f"results lack {wanted}; skipped")
+        return None
+    fallbacks = [chosen[c] for c in REQUIRED if chosen[c] != COLUMNS[c][0]]
+    if fallbacks:
+        _warn(label, f"no {FIGURE5} record; used RLlib's {', '.join(fallbacks)}")
+    return chosen
+
+
+def load_trial(fs, trial: str, label: str) -> pd.DataFrame | None:
+    """One trial's history (one row per iteration), or None with a warning (naming the trial
+    by ``label``) saying why."""
+    records = _records(fs, trial, label)
+    chosen = _columns(records, label) if records else None
+    config = _config(fs, trial, label) if chosen else None
+    if config is None:
+        return None
+    frame = pd.DataFrame({c: [_number(_get(r, n)) for r in records] for c, n in chosen.items()})
+    frame = frame.dropna(subset=["iteration", "transitions"])
+    repeated = frame.loc[frame.duplicated("iteration", keep="last"), "iteration"].astype(int)
+    if len(repeated):
+        _warn(label, f"iteration(s) {_ranges(repeated)} logged more than once (restored trial); "
+                     "each counted once, the later record kept")
+    frame = frame.drop_duplicates("iteration", keep="last").sort_values("iteration")
+    if frame.empty:
+        _warn(label, "no iteration with a transition count; skipped")
+        return None
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = np.nan
+    missing_steps = frame["reference_steps"].isna()
+    frame.loc[missing_steps, "reference_steps"] = (
+        frame.loc[missing_steps, "transitions"] / ENVS_PER_REFERENCE_STEP)
+    reached = frame["transitions"].max()
+    budget = _number(config.get("timesteps"))
+    budget = reached if np.isnan(budget) else budget
+    complete = bool(reached >= budget)
+    problems = ["Tune recorded an error (error.txt)"] if _read(fs, f"{trial}/error.txt") else []
+    if not complete:
+        problems.append(f"unfinished ({reached:,.0f} of {budget:,.0f} transitions); drawn in "
+                        "the figure, left out of the table")
+    if problems:
+        _warn(label, "; ".join(problems))
+    config_columns = {"trial": label, "model": str(config["model"]), "seed": int(config["seed"]),
+                      "env": str(config.get("env", DEFAULT_ENV)),
+                      "ppo": str(config.get("ppo", "paper")), "budget": budget,
+                      "complete": complete}
+    for position, (column, value) in enumerate(config_columns.items()):
+        frame.insert(position, column, value)
+    frame["iteration"] = frame["iteration"].astype(int)
+    return frame
+
+
+def _ranges(values) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
+    spans: list[list[int]] = []
+    for v in sorted(set(values)):
+        if spans and v == spans[-1][1] + 1:
+            spans[-1][1] = v
+        else:
+            spans.append([v, v])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+def load_runs(runs: list[str] | str) -> pd.DataFrame:
+    """Every trial's full history under ``runs`` (experiment or storage folders, local or
+    ``s3://``/``gs://``) as one tidy frame: one row per trial x iteration, with model, seed,
+    env, ppo, budget, transitions, reference steps, return, wall time, transitions/s, params.
+
+    Raises `ResultsError` for a missing folder, an unsupported URI or no usable trial; warns
+    (`AnalysisWarning`, one line naming the trial) for everything it can work around."""
+    import pyarrow.fs
+
+    runs = [runs] if isinstance(runs, str) else list(runs)
+    trials: dict[str, tuple[Any, str]] = {}  # label -> (filesystem, folder)
+    seen: set[tuple[str, str]] = set()
+    for run in runs:
+        fs, root = _filesystem(run)
+        try:
+            info = fs.get_file_info(root)
+        except OSError as err:
+            raise ResultsError(f"cannot read {run}: {str(err).splitlines()[0]}") from None
+        if info.type == pyarrow.fs.FileType.NotFound:
+            raise ResultsError(f"no such results folder: {run}")
+        if info.type != pyarrow.fs.FileType.Directory:
+            raise ResultsError(f"not a folder: {run}")
+        found = find_trials(fs, root.rstrip("/"))
+        if not found:
+            raise ResultsError(f"no Tune trials under {run}")
+        for trial in found:
+            if (fs.type_name, trial) in seen:  # a folder given twice is read once
+                continue
+            seen.add((fs.type_name, trial))
+            label = _label(trial)
+            trials[label if label not in trials else f"{fs.type_name}:{trial}"] = (fs, trial)
+    frames = [f for label, (fs, trial) in trials.items()
+              if (f := load_trial(fs, trial, label)) is not None]
+    if not frames:
+        raise ResultsError(f"no usable trial results under {', '.join(runs)} "
+                           "(see the warnings above)")
+    frame = pd.concat(frames, ignore_index=True)
+    frame = _one_trial_per_seed(frame)
+    variants = frame.groupby("env")["ppo"].transform("nunique")
+    other = (variants > 1) & (frame["ppo"] != "paper")
+    frame.loc[other, "model"] = frame.loc[other, "model"] + " (" + frame.loc[other, "ppo"] + ")"
+    return frame.sort_values(["env", "model", "seed", "iteration"]).reset_index(drop=True)
+
+
+def _one_trial_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same model, seed, env and PPO in several trials (the same grid in two experiments)
+    would count one seed twice: keep the trial that got furthest. Warn where trials of one env
+    had different budgets, since their final returns then compare unequal training."""
+    key = ["env", "ppo", "model", "seed"]
+    reach = frame.groupby([*key, "trial"], sort=False).agg(
+        transitions=("transitions", "max"), budget=("budget", "first")).reset_index()
+    keep = []
+    for _, group in reach.groupby(key, sort=False):
+        best = group.sort_values("transitions", kind="stable").iloc[-1]
+        keep.append(best)
+        others = [t for t in group["trial"] if t != best["trial"]]
+        if others:
+            _warn(best["trial"], f"same model and seed also in {', '.join(others)}; counted "
+                                 "once, the trial that got furthest kept")
+    kept = pd.DataFrame(keep)
+    for (env, ppo), group in kept.groupby(["env", "ppo"]):
+        budgets = group.groupby("budget")["model"].unique()
+        if len(budgets) > 1:
+            spans = "; ".join(f"{b:,.0f}: {', '.join(sorted(set(m)))}"
+                              for b, m in budgets.items())
+            _warn(f"{env} ({ppo} PPO)", f"trials have different budgets in transitions "
+                  f"({spans}); their final returns compare unequal training")
+    return frame[frame["trial"].isin(set(kept["trial"]))]

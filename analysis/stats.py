@@ -1,0 +1,259 @@
+"""Final returns, their interval estimates and the verdict, from the tidy frame.
+
+The statistics follow Agarwal et al. (2021) through their own library, ``rliable``: the
+interquartile mean (IQM) and the mean with stratified-bootstrap 95% CIs, and the probability of
+improvement P(X > Y) of ``iam`` over every other model with its bootstrap CI. With one task per
+environment, the stratified bootstrap resamples seeds. Everything here is computed per
+environment: returns of different environments are on different scales.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+
+from analysis.load import DEFAULT_ENV, FINAL_FRACTION
+
+REFERENCE_MODEL = "iam"
+REPS = 2000
+"""Bootstrap replications (rliable's examples use 2000 for the probability of improvement)."""
+PAPER_TRANSITIONS = 32_000_000
+"""The paper's budget: 4e6 reference steps of 8 envs."""
+PAPER_FINAL = {
+    "Warehouse": {"iam": 41.0, "lstm": 35.4, "fnn": 39.3, "fnn8": 35.6},
+    "Traffic": {"iam": -3.5, "lstm": -4.2, "fnn": -5.6, "fnn32": -4.15},
+}
+"""Final returns read off the paper's Figure 5 at 4e6 reference steps (shared/spec/paper.md)."""
+REPRODUCTION_FINAL = {"Warehouse": {"gru": 39.8, "iam": 38.6, "fnn": 36.8, "fnn8": 35.0}}
+"""The second public reproduction (PyTorch PPO, GRU, 32 processes, 4e6 transitions)."""
+BLOG_FINDING = {"Warehouse": {"fnn": "best of all", "gru": "slightly above iam",
+                              "iam": "slightly below gru"}}
+"""The seed reproduction (a blog, PyTorch PPO, 4e6 transitions) gives a ranking, no numbers."""
+
+
+def env_label(env: str) -> str:
+    """``rllib_iam/Warehouse-v0`` -> ``Warehouse``."""
+    return re.sub(r"-v\d+$", "", env.rsplit("/", 1)[-1])
+
+
+def env_order(envs) -> list[str]:
+    """Warehouse first (the paper's top row), then the rest by name."""
+    return sorted(set(envs), key=lambda e: (e != DEFAULT_ENV, e))
+
+
+def is_feedforward(model: str) -> bool:
+    """``fnn``, ``fnn8``, ``fnn32``: drawn as dashed lines at their final return."""
+    return re.match(r"^fnn\d*\b", model) is not None
+
+
+def rliable():
+    """rliable's ``library`` and ``metrics`` modules.
+
+    rliable bootstraps with ``arch``; arch 7.x calls pandas' private ``deprecate_kwarg`` with
+    its pandas-2 signature and fails to import under pandas 3. For the duration of the import
+    only, the old call form is translated; with a pandas-3-ready arch (>= 8) nothing changes.
+    """
+    try:
+        from rliable import library, metrics
+    except TypeError:
+        import pandas.util._decorators as decorators
+
+        original = decorators.deprecate_kwarg
+
+        def pandas2_form(*args, **kwargs):
+            if args and isinstance(args[0], str):
+                args = (FutureWarning, *args)
+            return original(*args, **kwargs)
+
+        decorators.deprecate_kwarg = pandas2_form
+        try:
+            from rliable import library, metrics
+        finally:
+            decorators.deprecate_kwarg = original
+    return library, metrics
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """rliable's bootstrap draws from numpy's global generator: seed it, then restore it."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def final_returns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per trial: the mean return over the last 10% of its budget of transitions (NaN for a
+    trial that has not finished), with its size, speed and wall time."""
+    rows = []
+    for (env, model, seed, trial), g in frame.groupby(["env", "model", "seed", "trial"]):
+        budget = g["budget"].iloc[0]
+        window = g[g["transitions"] > (1 - FINAL_FRACTION) * budget]["episode_return_mean"]
+        complete = bool(g["complete"].iloc[0])
+        rows.append({
+            "env": env, "model": model, "seed": seed, "trial": trial, "complete": complete,
+            "final_return": window.mean() if complete else np.nan,
+            "params": g["params"].max(),
+            "transitions": g["transitions"].max(),
+            "transitions_per_s": g["transitions_per_s"].median(),
+            "wall_time_s": g["wall_time_s"].max(),
+        })
+    return pd.DataFrame(rows)
+
+
+def _scores(finals: pd.DataFrame, env: str, model: str) -> np.ndarray:
+    """One model's final returns as rliable wants them: (seeds, tasks = 1)."""
+    chosen = finals[(finals["env"] == env) & (finals["model"] == model)]
+    return chosen["final_return"].dropna().to_numpy(dtype=float)[:, None]
+
+
+def interval_estimates(finals: pd.DataFrame, reps: int = REPS, seed: int = 0) -> pd.DataFrame:
+    """Per env x model: mean and IQM of the final returns, each with a stratified-bootstrap
+    95% CI (NaN with fewer than two seeds: one seed has no spread to resample)."""
+    library, metrics = rliable()
+
+    def mean_and_iqm(scores: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_mean(scores), metrics.aggregate_iqm(scores)])
+
+    rows = []
+    for (env, model), _ in finals.groupby(["env", "model"]):
+        scores = _scores(finals, env, model)
+        row = {"env": env, "model": model, "seeds": len(scores)}
+        if len(scores) > 1:
+            with _seeded(seed):
+                point, ci = library.get_interval_estimates(
+                    {model: scores}, mean_and_iqm, reps=reps)
+            (mean, iqm), ((mean_lo, iqm_lo), (mean_hi, iqm_hi)) = point[model], ci[model]
+            row |= {"mean": mean, "mean_ci_low": mean_lo, "mean_ci_high": mean_hi,
+                    "iqm": iqm, "iqm_ci_low": iqm_lo, "iqm_ci_high": iqm_hi}
+        elif len(scores):
+            row |= {"mean": scores.item(), "iqm": scores.item()}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def improvement(finals: pd.DataFrame, reference: str = REFERENCE_MODEL, reps: int = REPS,
+                seed: int = 0) -> pd.DataFrame:
+    """Per env, the probability that a run of ``reference`` ends above a run of each other
+    model, P(X > Y) (ties count half), with its stratified-bootstrap 95% CI."""
+    library, metrics = rliable()
+    rows = []
+    for env in env_order(finals["env"]):
+        x = _scores(finals, env, reference)
+        if not len(x):
+            continue
+        others = finals.loc[finals["env"] == env, "model"].unique()
+        for model in sorted(m for m in others if m != reference):
+            y = _scores(finals, env, model)
+            if not len(y):
+                continue
+            row = {"env": env, "model": reference, "versus": model, "seeds": len(x),
+                   "seeds_versus": len(y),
+                   "probability": float(metrics.probability_of_improvement(x, y))}
+            if min(len(x), len(y)) > 1:
+                with _seeded(seed):
+                    _, ci = library.get_interval_estimates(
+                        {model: (x, y)}, metrics.probability_of_improvement, reps=reps)
+                row |= {"ci_low": ci[model][0].item(), "ci_high": ci[model][1].item()}
+            rows.append(row)
+    columns = ["env", "model", "versus", "seeds", "seeds_versus", "probability", "ci_low",
+               "ci_high"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def table(frame: pd.DataFrame, reps: int = REPS, seed: int = 0) -> pd.DataFrame:
+    """One row per env x model: final return (mean, std, bootstrap 95% CI of the mean, IQM with
+    its CI), finished seeds, parameter count, budget, transitions/s and wall time per trial,
+    with the paper's and the public reproductions' values beside it."""
+    finals = final_returns(frame)
+    estimates = interval_estimates(finals, reps, seed).set_index(["env", "model"])
+    rows = []
+    for (env, model), g in finals.groupby(["env", "model"]):
+        done = g[g["complete"]]
+        e = estimates.loc[(env, model)]
+        label = env_label(env)
+        rows.append({
+            "env": label, "model": model, "seeds": int(e["seeds"]),
+            "final_return": e.get("mean", np.nan),
+            "std": done["final_return"].std(ddof=1) if len(done) > 1 else np.nan,
+            "ci95_low": e.get("mean_ci_low", np.nan), "ci95_high": e.get("mean_ci_high", np.nan),
+            "iqm": e.get("iqm", np.nan),
+            "iqm_ci95_low": e.get("iqm_ci_low", np.nan),
+            "iqm_ci95_high": e.get("iqm_ci_high", np.nan),
+            "params": g["params"].max(),
+            "transitions": g["transitions"].max(),
+            "transitions_per_s": g["transitions_per_s"].mean(),
+            "wall_time_per_trial_s": done["wall_time_s"].mean() if len(done) else np.nan,
+            "paper": PAPER_FINAL.get(label, {}).get(model, np.nan),
+            "reproduction": REPRODUCTION_FINAL.get(label, {}).get(model, np.nan),
+            "blog": BLOG_FINDING.get(label, {}).get(model, ""),
+            "_order": env_order(finals["env"]).index(env),
+        })
+    t = pd.DataFrame(rows).sort_values(["_order", "final_return"], ascending=[True, False])
+    return t.drop(columns="_order").reset_index(drop=True)
+
+
+FEW_SEEDS = 5
+"""Below this many seeds a percentile bootstrap CI is too narrow to be taken at face value."""
+
+
+def _seeds(n: int, m: int) -> str:
+    plural = "" if max(n, m) == 1 else "s"
+    return f"{n} seed{plural} each" if n == m else f"{n} and {m} seeds"
+
+
+def verdict(t: pd.DataFrame, poi: pd.DataFrame, reference: str = REFERENCE_MODEL) -> str:
+    """A plain-language paragraph per environment, generated from the table and the
+    probabilities of improvement."""
+    paragraphs = []
+    for label in dict.fromkeys(t["env"]):
+        rows = t[(t["env"] == label) & (t["seeds"] > 0)].set_index("model")
+        if rows.empty:
+            paragraphs.append(f"{label}: no trial has finished yet, so there is no verdict.")
+            continue
+        budget = rows["transitions"].max()
+        text = [f"{label} at {budget:,.0f} transitions per trial "
+                f"({100 * budget / PAPER_TRANSITIONS:.2g}% of the paper's 32e6)."]
+        pairs = poi[poi["env"].map(env_label) == label]
+        anecdotes = pairs[pairs["ci_low"].isna()]
+        for _, p in pairs.dropna(subset=["ci_low"]).iterrows():
+            if p["ci_low"] > 0.5:
+                meaning = f"{reference} is ahead"
+            elif p["ci_high"] < 0.5:
+                meaning = f"{p['versus']} is ahead"
+            else:
+                meaning = "not distinguishable from a coin flip"
+            text.append(f"With {_seeds(p['seeds'], p['seeds_versus'])}, {reference} beats "
+                        f"{p['versus']} with probability {p['probability']:.2f} [95% CI "
+                        f"{p['ci_low']:.2f} to {p['ci_high']:.2f}]: {meaning}.")
+        if len(anecdotes):
+            prob = anecdotes.set_index("versus")["probability"]
+            sides = {"above": prob[prob > 0.5], "below": prob[prob < 0.5],
+                     "level with": prob[prob == 0.5]}
+            ended = " and ".join(f"{side} {', '.join(v.index)}"
+                                 for side, v in sides.items() if len(v))
+            text.append(f"Against {', '.join(prob.index)}, a single seed on one side allows no "
+                        f"interval; on these runs only, {reference} ended {ended}.")
+        intervals = pairs.dropna(subset=["ci_low"])
+        if (intervals[["seeds", "seeds_versus"]].min(axis=1) < FEW_SEEDS).any():
+            text.append(f"Bootstrap intervals from fewer than {FEW_SEEDS} seeds are too narrow; "
+                        "treat them as indicative.")
+        if reference not in rows.index:
+            text.append(f"There are no finished {reference} runs to compare.")
+        ranked = rows.sort_values("iqm", ascending=False)
+        text.append("By IQM of the final return: " + " > ".join(
+            f"{m} {r['iqm']:.2f}" for m, r in ranked.iterrows()) + ".")
+        recurrent = [m for m in ("lstm", "gru") if m in rows.index]
+        if reference in rows.index and recurrent:
+            speed = rows.loc[reference, "transitions_per_s"]
+            ratios = ", ".join(f"{speed / rows.loc[m, 'transitions_per_s']:.2f}x {m}'s"
+                               for m in recurrent)
+            text.append(f"{reference} trained at {speed:,.0f} transitions/s ({ratios}).")
+        paragraphs.append(" ".join(text))
+    return "\n\n".join(paragraphs)

@@ -1,0 +1,154 @@
+"""Figure 5 of the IAM paper: every model x seed trained with the paper's PPO, then the figure.
+
+On a laptop this starts Ray locally; with ``RAY_ADDRESS`` set, or through
+``ray job submit -- python experiments/figure5.py ...``, it runs on that cluster unchanged.
+
+    python experiments/figure5.py                       # the quick profile: 5 models x 2 seeds
+    python experiments/figure5.py --profile smoke       # 2 iterations per model (minutes)
+    python experiments/figure5.py --profile blog --storage-path s3://bucket/iam
+    python experiments/figure5.py --name figure5-quick --resume     # after an interruption
+
+Results: ``<storage-path>/<name>/<model>_seed<k>/`` (Tune's result.json, progress.csv,
+TensorBoard events, checkpoints); the figure and table are written next to them
+(``.../<name>/figure5/``, or ``./figure5-<name>/`` when the storage is a cloud URI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+
+import rllib_iam
+from rllib_iam.grid import DEFAULT_MODELS, PROFILES, experiment_exists, run_grid
+from rllib_iam.models import MODELS
+from rllib_iam.training import PAPER_PPO, PPO_VARIANTS
+
+SUPPORTED_SCHEMES = ("s3", "gs", "file")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(float(text)) if "e" in text.lower() else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Errors as one line (no usage block): ``figure5.py: error: ...``, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = OneLineParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)}")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                        help=f"comma-separated, any of {', '.join(MODELS)}")
+    parser.add_argument("--seeds", type=positive_int, help="seeds per model (profile default)")
+    parser.add_argument("--timesteps", type=positive_int,
+                        help="env transitions per trial (overrides the profile)")
+    parser.add_argument("--env", default=rllib_iam.WAREHOUSE_ID, help="gymnasium id")
+    parser.add_argument("--ppo", default="paper", help=f"one of {', '.join(PPO_VARIANTS)}")
+    parser.add_argument("--storage-path", default="runs", help="local folder or s3://, gs:// URI")
+    parser.add_argument("--name", help="experiment name (default figure5-<profile>)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    parser.add_argument("--max-concurrent", type=positive_int, help="trials at once")
+    parser.add_argument("--cpus-per-trial", type=positive_int, default=1,
+                        help="1: sample and learn in one process; k > 1: k - 1 env runners")
+    parser.add_argument("--no-analysis", action="store_true", help="skip the figure at the end")
+    args = parser.parse_args(argv)
+
+    fail = parser.error
+
+    if args.profile not in PROFILES:
+        fail(f"unknown profile {args.profile!r}; valid: {', '.join(PROFILES)}")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        fail(f"unknown model(s) {', '.join(unknown) or '(none)'}; valid: {', '.join(MODELS)}")
+    if len(set(models)) != len(models):
+        fail(f"--models lists a model twice: {args.models}")
+    args.models = models
+    envs = sorted(e for e in gym.registry if e.startswith("rllib_iam/"))
+    if args.env not in envs:
+        fail(f"unknown env {args.env!r}; valid: {', '.join(envs)}")
+    if args.ppo not in PPO_VARIANTS:
+        fail(f"unknown --ppo {args.ppo!r}; valid: {', '.join(PPO_VARIANTS)}")
+    runners = args.cpus_per_trial - 1
+    if runners and PAPER_PPO.num_envs % runners:
+        fail(f"--cpus-per-trial {args.cpus_per_trial}: the {PAPER_PPO.num_envs} envs must split "
+             f"evenly over {runners} env runners")
+    profile = PROFILES[args.profile]
+    args.seeds = args.seeds or profile.seeds
+    args.timesteps = args.timesteps or profile.timesteps
+    args.checkpoint_every = profile.checkpoint_every
+    args.name = args.name or f"figure5-{args.profile}"
+    if "/" in args.name or args.name.startswith("."):
+        fail(f"--name must be a plain folder name, got {args.name!r}")
+
+    storage = args.storage_path
+    if "://" in storage:
+        scheme = storage.split("://", 1)[0]
+        if scheme not in SUPPORTED_SCHEMES:
+            fail(f"unsupported storage URI scheme {scheme!r}; use a local path or "
+                 f"{', '.join(s + '://' for s in SUPPORTED_SCHEMES)}")
+    else:
+        existing = Path(storage)
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            fail(f"storage path {storage!r} is not a writable folder")
+    try:
+        exists = experiment_exists(storage, args.name)
+    except OSError as err:
+        fail(f"cannot reach storage path {storage!r}: {err}")
+    if exists and not args.resume:
+        fail(f"experiment {args.name!r} already exists in {storage!r}; pass --resume to "
+             "continue it or --name to start another")
+    if args.resume and not exists:
+        fail(f"nothing to resume: no experiment {args.name!r} in {storage!r}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = run_grid(
+        models=args.models,
+        seeds=args.seeds,
+        timesteps=args.timesteps,
+        env=args.env,
+        ppo=args.ppo,
+        storage_path=args.storage_path,
+        name=args.name,
+        resume=args.resume,
+        checkpoint_every=args.checkpoint_every,
+        max_concurrent=args.max_concurrent,
+        cpus_per_trial=args.cpus_per_trial,
+    )
+    errors = [r for r in results if r.error]
+    print(f"{len(results) - len(errors)} of {len(results)} trials finished; "
+          f"results in {results.experiment_path}")
+    if not args.no_analysis:
+        from analysis.figure5 import write_report
+
+        experiment = results.experiment_path
+        out = (f"{experiment}/figure5" if "://" not in experiment
+               else f"figure5-{args.name}")
+        for path in write_report([experiment], out):
+            print(f"wrote {path}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The Figure 5 grid on Ray Tune: one trial per model x seed, each a paper-faithful PPO run.
+
+`experiments/figure5.py` is the command-line face of `run_grid`. Each trial's config holds only
+what a reader needs to tell trials apart (model, seed, env, budget, PPO variant); `Figure5Trial`
+turns it into the full RLlib `PPOConfig` through `rllib_iam.training.ppo_config`, so the
+progress table, the trial names and the results all speak of models and seeds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ray.rllib.algorithms.ppo import PPO
+from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.utils.metrics import (
+    ENV_RUNNER_RESULTS,
+    EPISODE_RETURN_MEAN,
+    NUM_ENV_STEPS_SAMPLED,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+)
+from ray.tune.result import TIME_THIS_ITER_S, TIME_TOTAL_S
+
+from rllib_iam.models import count_params
+from rllib_iam.training import PAPER_PPO, ppo_config
+
+FIGURE5 = "figure5"
+"""Result key under which each iteration's Figure 5 record is logged."""
+TRANSITIONS = "transitions"
+REFERENCE_STEPS = "reference_steps"
+RETURN = "episode_return_mean"
+WALL_TIME = "wall_time_s"
+TRANSITIONS_PER_S = "transitions_per_s"
+PARAMS = "params"
+STOP_METRIC = f"{ENV_RUNNER_RESULTS}/{NUM_ENV_STEPS_SAMPLED_LIFETIME}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A budget of the grid."""
+
+    seeds: int
+    """number of seeds per model"""
+    timesteps: int
+    """env transitions per trial"""
+    checkpoint_every: int
+    """training iterations between checkpoints (one more at the end)"""
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(seeds=1, timesteps=2 * 1024, checkpoint_every=1),
+    "quick": Profile(seeds=2, timesteps=150 * 1024, checkpoint_every=25),
+    "blog": Profile(seeds=5, timesteps=4_000_000, checkpoint_every=100),
+    "paper": Profile(seeds=5, timesteps=32_000_000, checkpoint_every=250),
+}
+"""``smoke``: every model, 1 seed, 2 iterations (the tests). ``quick``: a laptop run that
+separates learners from random. ``blog``: the public reproductions' budget (4e6 transitions).
+``paper``: the paper's 4e6 reference steps of 8 envs = 32e6 transitions."""
+
+DEFAULT_MODELS = ("iam", "lstm", "gru", "fnn", "fnn8")
+"""Figure 5's models plus the GRU the reproductions found competitive."""
+
+
+class Figure5Metrics(RLlibCallback):
+    """Adds the per-iteration record the analysis reads: transitions, reference steps,
+    return, wall time, transitions/s and the model's parameter count."""
+
+    def on_algorithm_init(self, *, algorithm, **kwargs: Any) -> None:
+        self._params = count_params(algorithm.get_module())
+
+    def on_train_result(self, *, algorithm, result: dict, **kwargs: Any) -> None:
+        runners = result.get(ENV_RUNNER_RESULTS, {})
+        transitions = int(runners.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
+        elapsed = result.get(TIME_THIS_ITER_S) or float("nan")
+        result[FIGURE5] = {
+            TRANSITIONS: transitions,
+            REFERENCE_STEPS: transitions / PAPER_PPO.num_envs,
+            RETURN: float(runners.get(EPISODE_RETURN_MEAN, float("nan"))),
+            WALL_TIME: float(result.get(TIME_TOTAL_S) or float("nan")),
+            TRANSITIONS_PER_S: runners.get(NUM_ENV_STEPS_SAMPLED, 0) / elapsed,
+            PARAMS: self._params,
+        }
+
+
+def trial_ppo_config(spec: dict[str, Any]):
+    """The full `PPOConfig` of one grid trial, from its small Tune config."""
+    runners = int(spec.get("num_env_runners", 0))
+    config = ppo_config(
+        spec["model"],
+        spec["env"],
+        seed=int(spec["seed"]),
+        total_timesteps=int(spec["timesteps"]),
+        ppo=spec["ppo"],
+        num_env_runners=runners,
+        num_envs=PAPER_PPO.num_envs // max(1, runners),
+    )
+    existing = config.callbacks_class
+    existing = list(existing) if isinstance(existing, (list, tuple)) else [existing]
+    return config.callbacks(callbacks_class=[*existing, Figure5Metrics])
+
+
+def _is_trial_spec(config: Any) -> bool:
+    return isinstance(config, dict) and "class" not in config and {"model", "seed"} <= set(config)
+
+
+class Figure5Trial(PPO):
+    """RLlib's PPO, built from a grid trial's ``{"model", "seed", "env", "timesteps", "ppo"}``."""
+
+    def __init__(self, config: Any = None, **kwargs: Any) -> None:
+        if _is_trial_spec(config):
+            config = trial_ppo_config(config)
+        super().__init__(config=config, **kwargs)
+
+    @classmethod
+    def default_resource_request(cls, config: Any):
+        if _is_trial_spec(config):
+            config = trial_ppo_config(config).to_dict()
+        return super().default_resource_request(config)
+
+
+def trial_name(trial: Any) -> str:
+    return f"{trial.config['model']}_seed{trial.config['seed']}"
+
+
+def experiment_exists(storage_path: str, name: str) -> bool:
+    """Whether ``<storage_path>/<name>`` already exists, locally or behind a cloud URI."""
+    if "://" not in storage_path:
+        return (Path(storage_path) / name).exists()
+    import pyarrow.fs
+
+    fs, root = pyarrow.fs.FileSystem.from_uri(storage_path)
+    info = fs.get_file_info(f"{root.rstrip('/')}/{name}")
+    return info.type != pyarrow.fs.FileType.NotFound
+
+
+def run_grid(
+    *,
+    models: list[str],
+    seeds: int,
+    timesteps: int,
+    env: str,
+    ppo: str,
+    storage_path: str,
+    name: str,
+    resume: bool,
+    checkpoint_every: int,
+    max_concurrent: int | None,
+    cpus_per_trial: int,
+    verbose: int = 1,
+):
+    """Run (or resume) the grid; returns Tune's `ResultGrid`. Inputs are checked by the caller."""
+    from ray import tune
+
+    storage = storage_path if "://" in storage_path else os.path.abspath(storage_path)
+    if resume:
+        tuner = tune.Tuner.restore(
+            f"{storage.rstrip('/')}/{name}",
+            trainable=Figure5Trial,
+            resume_unfinished=True,
+            resume_errored=True,
+        )
+        return tuner.fit()
+
+    param_space = {
+        "model": tune.grid_search(models),
+        "seed": tune.grid_search(list(range(seeds))),
+        "env": env,
+        "timesteps": timesteps,
+        "ppo": ppo,
+        "num_env_runners": cpus_per_trial - 1,
+    }
+    tuner = tune.Tuner(
+        Figure5Trial,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=max_concurrent,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage,
+            stop={STOP_METRIC: timesteps},
+            checkpoint_config=tune.CheckpointConfig(
+                checkpoint_frequency=checkpoint_every,
+                checkpoint_at_end=True,
+                num_to_keep=2,
+            ),
+            failure_config=tune.FailureConfig(max_failures=3),
+            verbose=verbose,
+        ),
+    )
+    return tuner.fit()

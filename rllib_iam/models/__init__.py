@@ -1,0 +1,135 @@
+"""The model zoo: IAM and every baseline as RLlib RLModules, chosen by name.
+
+    >>> from rllib_iam.models import MODELS, count_params, build_module
+    >>> sorted(MODELS)
+    ['fnn', 'fnn8', 'gru', 'iam', 'iam_auto', 'iam_gru', 'iam_static', 'lstm']
+    >>> count_params(build_module("fnn"))
+    169729
+
+Training configs use `module_spec(name, ...)` and merge `env_config_for(name)` into the env
+config; `python -m rllib_iam.models` prints every model's parameter count.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gymnasium as gym
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from torch import nn
+
+from rllib_iam import WAREHOUSE_ID
+from rllib_iam.models.base import ZooModule
+from rllib_iam.models.fnn import FNNModule
+from rllib_iam.models.fnn8 import FNN8Module
+from rllib_iam.models.gru import GRUModule
+from rllib_iam.models.iam import IAMModule
+from rllib_iam.models.iam_auto import IAMAutoModule
+from rllib_iam.models.iam_gru import IAMGRUModule
+from rllib_iam.models.iam_static import IAMStaticModule
+from rllib_iam.models.lstm import LSTMModule
+
+MODELS: dict[str, type[ZooModule]] = {
+    cls.NAME: cls
+    for cls in (
+        IAMModule,
+        IAMGRUModule,
+        IAMStaticModule,
+        IAMAutoModule,
+        LSTMModule,
+        GRUModule,
+        FNNModule,
+        FNN8Module,
+    )
+}
+"""Model name (config, command line, plots) -> RLModule class."""
+
+REFERENCE_PARAMS: dict[str, dict[str, int]] = {
+    WAREHOUSE_ID: {
+        "iam": 214_145,
+        "iam_static": 226_433,
+        "lstm": 339_201,
+        "fnn": 169_729,
+        "fnn8": 538_881,
+    },
+}
+"""The paper's parameter counts (TensorFlow, heads included), per environment."""
+
+
+def model_class(name: str) -> type[ZooModule]:
+    """The class registered under `name`, or a ValueError listing the valid names."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def env_config_for(name: str) -> dict[str, Any]:
+    """Env options the model needs (e.g. frame stacking for `fnn8`); merge into env_config."""
+    return dict(model_class(name).ENV_CONFIG)
+
+
+@functools.cache
+def _env_spaces(env_id: str, env_options: tuple) -> tuple[gym.Space, gym.Space]:
+    env = gym.make(env_id, **dict(env_options))
+    spaces = env.observation_space, env.action_space
+    env.close()
+    return spaces
+
+
+def module_spec(name: str, env_id: str = WAREHOUSE_ID, **model_config: Any) -> RLModuleSpec:
+    """The RLModuleSpec for `config.rl_module(rl_module_spec=...)`, with its config resolved.
+
+    Spaces come from the env with the model's `ENV_CONFIG`; the config is checked here, so a
+    bad key fails in the driver rather than inside a Learner.
+    """
+    cls = model_class(name)
+    observation_space, action_space = _env_spaces(env_id, tuple(sorted(cls.ENV_CONFIG.items())))
+    config = cls.resolve_config({**model_config, "env_id": env_id}, observation_space, action_space)
+    return RLModuleSpec(
+        module_class=cls,
+        observation_space=observation_space,
+        action_space=action_space,
+        model_config=config,
+    )
+
+
+def build_module(name: str, env_id: str = WAREHOUSE_ID, **model_config: Any) -> ZooModule:
+    """A ready module for notebooks and tests."""
+    return module_spec(name, env_id, **model_config).build()
+
+
+def count_params(module: nn.Module) -> int:
+    """All parameters, both trunks and both heads included."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def param_table(env_id: str = WAREHOUSE_ID, param_budget: int | None = None) -> str:
+    """A Markdown table of every model's parameter count (at `param_budget` if given)."""
+    reference = REFERENCE_PARAMS.get(env_id, {})
+    rows = ["| model | parameters | reference | vs reference | widths |", "|---|---|---|---|---|"]
+    for name, cls in MODELS.items():
+        if env_id not in cls.DEFAULTS:
+            continue
+        extra = {} if param_budget is None else {"param_budget": param_budget}
+        spec = module_spec(name, env_id, **extra)
+        config = spec.model_config
+        n = cls.count_for(config, spec.observation_space.shape[0], spec.action_space.n)
+        ref = reference.get(name) if param_budget is None else None
+        diff = f"{(n - ref) / ref:+.2%}" if ref else ""
+        widths = ", ".join(f"{k}={config[k]}" for k in cls.WIDTHS)
+        rows.append(f"| `{name}` | {n:,} | {f'{ref:,}' if ref else '—'} | {diff} | {widths} |")
+    return "\n".join(rows)
+
+
+__all__ = [
+    "MODELS",
+    "REFERENCE_PARAMS",
+    "ZooModule",
+    "build_module",
+    "count_params",
+    "env_config_for",
+    "model_class",
+    "module_spec",
+    "param_table",
+]

@@ -1,0 +1,202 @@
+"""The reference's PPO loss on RLlib's torch PPO learner.
+
+RLlib's `PPOTorchLearner` differs from the reference (OpenAI-baselines PPO2 style, as the
+authors' TF1 code ran it) in three ways this learner changes:
+
+- the clip ε is a constant there; here it follows a schedule (`[[timestep, value], ...]`,
+  linear in between, like RLlib's `lr` schedule), decayed from 0.1 to ~0 over the run;
+- RLlib clamps the *value loss* at `vf_clip_param`; here the *value prediction* is clipped
+  around the pre-update prediction with the same ε, and the larger of the clipped and unclipped
+  squared errors is taken: `max((V - R)^2, (V_old + clip(V - V_old, -ε, ε) - R)^2)`. As in the
+  reference there is no 0.5 factor (baselines' PPO2 has `0.5 * max(...)` with `vf_coef=0.5`);
+  with `vf_loss_coeff=1.0` the value term weighs what it did in the reference;
+- GAE is `TruncatedGAE` (cut every `gae_horizon` steps, optional advantage standardisation)
+  in place of RLlib's `GeneralAdvantageEstimation` (whole chunks, always standardised);
+- an update takes `num_epochs * transitions / minibatch_size` SGD steps (the reference's
+  3 x 4 = 12), the count RLlib itself uses when it shards an update over several learners. A
+  single RLlib learner instead cycles until every row was seen `num_epochs` times, and its batch
+  also holds one artificial row per episode chunk, so it would take 13.
+
+Settings come from `config.learner_config_dict` (keys below) so that the config survives
+RLlib's and Tune's dict round trips; the other PPO settings are RLlib's own
+(`entropy_coeff`, `vf_loss_coeff`, `lr`, `grad_clip`, `use_kl_loss`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from ray.rllib.algorithms.ppo.ppo import (
+    LEARNER_RESULTS_KL_KEY,
+    LEARNER_RESULTS_VF_EXPLAINED_VAR_KEY,
+    LEARNER_RESULTS_VF_LOSS_UNCLIPPED_KEY,
+    PPOConfig,
+)
+from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.connectors.learner import GeneralAdvantageEstimation
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
+from ray.rllib.evaluation.postprocessing import Postprocessing
+from ray.rllib.utils.lambda_defaultdict import LambdaDefaultDict
+from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME
+from ray.rllib.utils.schedules.scheduler import Scheduler
+from ray.rllib.utils.torch_utils import explained_variance
+from ray.rllib.utils.typing import ModuleID, TensorType
+
+from rllib_iam.ppo.gae import TruncatedGAE
+
+GAE_HORIZON = "gae_horizon"
+"""`learner_config_dict` key: GAE slice length in steps (int), or None for plain GAE."""
+NORMALIZE_ADVANTAGES = "normalize_advantages"
+"""`learner_config_dict` key: standardise advantages per train batch (bool, default False)."""
+CLIP_PARAM_SCHEDULE = "clip_param_schedule"
+"""`learner_config_dict` key: ε schedule `[[0, ε0], [t, ε], ...]`; None keeps `clip_param`."""
+
+LEARNER_RESULTS_CURR_CLIP_PARAM_KEY = "curr_clip_param"
+LEARNER_RESULTS_CLIP_FRACTION_KEY = "clip_fraction"
+
+
+def clip_param_or_schedule(config: PPOConfig) -> float | list:
+    """The clip ε setting a config gives this learner: its schedule if set, else `clip_param`."""
+    schedule = config.learner_config_dict.get(CLIP_PARAM_SCHEDULE)
+    if schedule is None:
+        return config.clip_param
+    Scheduler.validate(
+        fixed_value_or_schedule=schedule, setting_name=CLIP_PARAM_SCHEDULE, description="clip ε"
+    )
+    return schedule
+
+
+class PaperPPOTorchLearner(PPOTorchLearner):
+    """PPO2-style loss with a scheduled clip ε and truncated GAE (see the module docstring)."""
+
+    def build(self) -> None:
+        super().build()
+        self.clip_param_schedulers_per_module: dict[ModuleID, Scheduler] = LambdaDefaultDict(
+            lambda module_id: Scheduler(
+                fixed_value_or_schedule=clip_param_or_schedule(
+                    self.config.get_config_for_module(module_id)
+                ),
+                framework=self.framework,
+                device=self._device,
+            )
+        )
+        if (
+            self._learner_connector is not None
+            and self.config.add_default_connectors_to_learner_pipeline
+        ):
+            settings = self.config.learner_config_dict
+            self._learner_connector.insert_before(
+                GeneralAdvantageEstimation,
+                TruncatedGAE(
+                    gamma=self.config.gamma,
+                    lambda_=self.config.lambda_,
+                    horizon=settings.get(GAE_HORIZON),
+                    normalize_advantages=bool(settings.get(NORMALIZE_ADVANTAGES, False)),
+                ),
+            )
+            self._learner_connector.remove(GeneralAdvantageEstimation)
+
+    def update(self, *args: Any, **kwargs: Any) -> Any:
+        """RLlib's update, with the number of SGD steps fixed from the real transitions."""
+        if not kwargs.get("num_total_minibatches") and kwargs.get("minibatch_size"):
+            episodes = kwargs.get("episodes") or getattr(
+                kwargs.get("training_data"), "episodes", None
+            )
+            if episodes:
+                transitions = sum(len(e) for e in episodes)
+                kwargs["num_total_minibatches"] = max(
+                    1, int(kwargs.get("num_epochs", 1) * transitions / kwargs["minibatch_size"])
+                )
+        return super().update(*args, **kwargs)
+
+    def remove_module(self, module_id: ModuleID, **kwargs: Any) -> Any:
+        spec = super().remove_module(module_id, **kwargs)
+        self.clip_param_schedulers_per_module.pop(module_id, None)
+        return spec
+
+    def after_gradient_based_update(self, *, timesteps: dict[str, Any]) -> None:
+        """Advance the clip ε schedule on the same clock as RLlib's lr and entropy schedules."""
+        super().after_gradient_based_update(timesteps=timesteps)
+        for module_id in self.module._rl_modules:
+            new_clip = self.clip_param_schedulers_per_module[module_id].update(
+                timestep=timesteps.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)
+            )
+            self.metrics.log_value(
+                (module_id, LEARNER_RESULTS_CURR_CLIP_PARAM_KEY), new_clip, window=1
+            )
+
+    def compute_loss_for_module(
+        self,
+        *,
+        module_id: ModuleID,
+        config: PPOConfig,
+        batch: dict[str, Any],
+        fwd_out: dict[str, TensorType],
+    ) -> TensorType:
+        module = self.module[module_id].unwrapped()
+        if Columns.LOSS_MASK in batch:
+            mask = batch[Columns.LOSS_MASK]
+            num_valid = torch.sum(mask)
+
+            def masked_mean(x: torch.Tensor) -> torch.Tensor:
+                return torch.sum(x[mask]) / num_valid
+
+        else:
+            mask = None
+            masked_mean = torch.mean
+
+        clip = self.clip_param_schedulers_per_module[module_id].get_current_value()
+        clip = torch.as_tensor(clip, dtype=torch.float32, device=batch[Columns.ACTIONS].device)
+
+        dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
+        ratio = torch.exp(dist.logp(batch[Columns.ACTIONS]) - batch[Columns.ACTION_LOGP])
+        advantages = batch[Postprocessing.ADVANTAGES]
+        surrogate = torch.min(
+            advantages * ratio, advantages * torch.clamp(ratio, 1 - clip, 1 + clip)
+        )
+        entropy = dist.entropy()
+
+        if config.use_kl_loss:
+            old_dist = module.get_exploration_action_dist_cls().from_logits(
+                batch[Columns.ACTION_DIST_INPUTS]
+            )
+            mean_kl = masked_mean(old_dist.kl(dist))
+        else:
+            mean_kl = torch.zeros((), device=ratio.device)
+
+        values = module.compute_values(batch, embeddings=fwd_out.get(Columns.EMBEDDINGS))
+        targets = batch[Postprocessing.VALUE_TARGETS]
+        old_values = batch[Columns.VF_PREDS]
+        clipped_values = old_values + torch.clamp(values - old_values, -clip, clip)
+        vf_loss_unclipped = torch.pow(values - targets, 2.0)
+        vf_loss = torch.max(vf_loss_unclipped, torch.pow(clipped_values - targets, 2.0))
+
+        total_loss = masked_mean(
+            -surrogate
+            + config.vf_loss_coeff * vf_loss
+            - self.entropy_coeff_schedulers_per_module[module_id].get_current_value() * entropy
+        )
+        if config.use_kl_loss:
+            total_loss = total_loss + self.curr_kl_coeffs_per_module[module_id] * mean_kl
+
+        valid = (lambda x: x[mask]) if mask is not None else (lambda x: x)
+        self.metrics.log_dict(
+            {
+                POLICY_LOSS_KEY: -masked_mean(surrogate),
+                VF_LOSS_KEY: masked_mean(vf_loss),
+                LEARNER_RESULTS_VF_LOSS_UNCLIPPED_KEY: masked_mean(vf_loss_unclipped),
+                LEARNER_RESULTS_VF_EXPLAINED_VAR_KEY: explained_variance(
+                    valid(targets), valid(values)
+                ),
+                ENTROPY_KEY: masked_mean(entropy),
+                LEARNER_RESULTS_KL_KEY: mean_kl,
+                LEARNER_RESULTS_CLIP_FRACTION_KEY: masked_mean(
+                    ((ratio - 1.0).abs() > clip).float()
+                ),
+            },
+            key=module_id,
+            window=1,
+        )
+        return total_loss

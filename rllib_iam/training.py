@@ -1,0 +1,195 @@
+"""RLlib `PPOConfig`s for the zoo's models: the reference's PPO, or RLlib's stock PPO.
+
+`ppo_config("iam", total_timesteps=4_000_000)` is all an experiment needs; the returned config
+can still be adjusted with RLlib's own setters before `.build_algo()` or handing it to Tune.
+
+Two variants, picked by name:
+
+- ``paper``: PPO as the authors' code ran it on Warehouse (`PAPER_PPO`, shared/spec/paper.md):
+  8 envs x 128 steps per update, minibatch 256, 3 epochs, GAE (0.99, 0.95) cut every 8 steps,
+  lr and clip ε decayed linearly to ~0, PPO2 value clipping, no advantage normalisation, no
+  gradient clipping, the 100-step time limit treated as terminal. Uses `PaperPPOTorchLearner`.
+- ``rllib``: RLlib 2.60's stock `PPOConfig` defaults (lr 5e-5, 30 epochs, λ 1.0, clip 0.3,
+  KL penalty, standardised advantages, ...) with the same env, model, update size and
+  minibatch size; the time limit is a truncation (bootstrapped), RLlib's reading of it.
+
+`total_timesteps` counts environment transitions (RLlib's `num_env_steps_sampled_lifetime`);
+the reference's "steps" are these divided by the number of environments (8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import torch
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.callbacks.callbacks import RLlibCallback
+
+import rllib_iam
+from rllib_iam.models import MODELS, env_config_for, module_spec
+from rllib_iam.ppo import (
+    CLIP_PARAM_SCHEDULE,
+    GAE_HORIZON,
+    NORMALIZE_ADVANTAGES,
+    FragmentPhase,
+    PaperPPOTorchLearner,
+)
+
+PPO_VARIANTS = ("paper", "rllib")
+"""Names `ppo_config(ppo=...)` (and the experiments' `--ppo`) accept."""
+
+
+@dataclass(frozen=True)
+class PaperPPO:
+    """The reference's PPO settings for Warehouse (its final commit; shared/spec/paper.md)."""
+
+    num_envs: int = 8
+    """parallel environments"""
+    rollout_fragment_length: int = 128
+    """steps per environment between updates (8 x 128 = 1024 transitions per update)"""
+    gae_horizon: int = 8
+    """the reference's "time horizon": GAE is cut and bootstrapped every 8 steps of an env"""
+    minibatch_size: int = 256
+    """transitions per minibatch (32 steps x 8 envs; 4 minibatches per epoch)"""
+    num_epochs: int = 3
+    """passes over each update's data"""
+    gamma: float = 0.99
+    """discount"""
+    lambda_: float = 0.95
+    """GAE λ"""
+    lr: float = 2.5e-4
+    """Adam learning rate at the start, decayed linearly ..."""
+    lr_final: float = 1e-10
+    """... to this at the end of the run (the reference's polynomial_decay end value)"""
+    clip_param: float = 0.1
+    """PPO clip ε at the start (policy ratio and value clipping), decayed linearly ..."""
+    clip_param_final: float = 1e-5
+    """... to this at the end of the run (the reference's end value)"""
+    entropy_coeff: float = 0.01
+    """entropy bonus weight (the reference's decay runs from 0.01 to 0.01: constant)"""
+    vf_loss_coeff: float = 1.0
+    """value loss weight (value loss without the 0.5 factor, as in the reference)"""
+    max_seq_len: int = 8
+    """BPTT sequence length for recurrent models"""
+
+
+PAPER_PPO = PaperPPO()
+
+
+class OneTorchThread(RLlibCallback):
+    """One torch thread in every process that runs a module (algorithm/learner, env runners).
+
+    The reference ran one thread per actor; on a small machine more threads per process only
+    oversubscribe the cores that the env runners and the learner share.
+    """
+
+    def on_algorithm_init(self, **kwargs: Any) -> None:
+        torch.set_num_threads(1)
+
+    def on_environment_created(self, **kwargs: Any) -> None:
+        torch.set_num_threads(1)
+
+
+def ppo_config(
+    model: str,
+    env: str = rllib_iam.WAREHOUSE_ID,
+    *,
+    seed: int = 0,
+    total_timesteps: int,
+    ppo: str = "paper",
+    num_envs: int = PAPER_PPO.num_envs,
+    rollout_fragment_length: int = PAPER_PPO.rollout_fragment_length,
+    minibatch_size: int = PAPER_PPO.minibatch_size,
+    num_env_runners: int = 0,
+    model_config: dict[str, Any] | None = None,
+) -> PPOConfig:
+    """A new-API-stack `PPOConfig` training zoo model `model` on `env`.
+
+    Args:
+        model: a name in `rllib_iam.models.MODELS`.
+        env: a registered ``rllib_iam/...`` gymnasium id; run as its native vector env.
+        seed: `config.debugging(seed=...)`, which RLlib passes to every env runner and learner.
+        total_timesteps: env transitions the run will take; the lr and ε schedules end there.
+        ppo: ``"paper"`` or ``"rllib"`` (module docstring).
+        num_envs: environments per env runner.
+        rollout_fragment_length: steps per environment between updates; the update has
+            `num_envs * rollout_fragment_length * max(1, num_env_runners)` transitions.
+        minibatch_size: transitions per SGD minibatch.
+        num_env_runners: remote env runners (0 samples in the algorithm's own process).
+        model_config: extra model keys (e.g. ``param_budget``), over the paper's BPTT length.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; valid: {', '.join(MODELS)}")
+    if ppo not in PPO_VARIANTS:
+        raise ValueError(f"unknown ppo variant {ppo!r}; valid: {', '.join(PPO_VARIANTS)}")
+    envs = sorted(i for i in gym.registry if i.startswith("rllib_iam/"))
+    if env not in envs:
+        raise ValueError(f"unknown env {env!r}; valid: {', '.join(envs)}")
+    for name, value, least in (
+        ("total_timesteps", total_timesteps, 1),
+        ("num_envs", num_envs, 1),
+        ("rollout_fragment_length", rollout_fragment_length, 1),
+        ("minibatch_size", minibatch_size, 1),
+        ("num_env_runners", num_env_runners, 0),
+        ("seed", seed, 0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    train_batch_size = num_envs * rollout_fragment_length * max(1, num_env_runners)
+    if minibatch_size > train_batch_size:
+        raise ValueError(
+            f"minibatch_size ({minibatch_size}) must be <= the update size "
+            f"num_envs * rollout_fragment_length * max(1, num_env_runners) = {train_batch_size}"
+        )
+
+    paper = ppo == "paper"
+    config = (
+        PPOConfig()
+        .environment(
+            env,
+            env_config={"time_limit_as_terminal": paper, **env_config_for(model)},
+        )
+        .env_runners(
+            num_env_runners=num_env_runners,
+            num_envs_per_env_runner=num_envs,
+            num_cpus_per_env_runner=1,
+            rollout_fragment_length=rollout_fragment_length,
+            gym_env_vectorize_mode="vector_entry_point",
+        )
+        .rl_module(
+            rl_module_spec=module_spec(
+                model,
+                env_id=env,
+                **{"max_seq_len": PAPER_PPO.max_seq_len, **(model_config or {})},
+            )
+        )
+        .training(train_batch_size_per_learner=train_batch_size, minibatch_size=minibatch_size)
+        .callbacks([FragmentPhase, OneTorchThread] if paper else [OneTorchThread])
+        .debugging(seed=seed)
+    )
+    if paper:
+        p = PAPER_PPO
+        config.training(
+            learner_class=PaperPPOTorchLearner,
+            num_epochs=p.num_epochs,
+            shuffle_batch_per_epoch=True,
+            gamma=p.gamma,
+            lambda_=p.lambda_,
+            use_gae=True,
+            lr=[[0, p.lr], [total_timesteps, p.lr_final]],
+            clip_param=p.clip_param,
+            entropy_coeff=p.entropy_coeff,
+            vf_loss_coeff=p.vf_loss_coeff,
+            use_kl_loss=False,
+            kl_coeff=0.0,
+            grad_clip=None,
+        ).learners(
+            learner_config_dict={
+                GAE_HORIZON: p.gae_horizon,
+                NORMALIZE_ADVANTAGES: False,
+                CLIP_PARAM_SCHEDULE: [[0, p.clip_param], [total_timesteps, p.clip_param_final]],
+            }
+        )
+    return config

@@ -1,0 +1,114 @@
+"""The main job through the command a user types: experiments/figure5.py on a real local Ray."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.figure5 import FIGURE5 as ANALYSIS_KEY
+from analysis.figure5 import load_runs
+from rllib_iam.grid import DEFAULT_MODELS, FIGURE5, PROFILES
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = [sys.executable, "experiments/figure5.py"]
+
+
+def figure5(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    run = subprocess.run([*SCRIPT, *args], cwd=ROOT, capture_output=True, text=True)
+    if check and run.returncode != 0:
+        raise AssertionError(f"exit {run.returncode}\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+    return run
+
+
+def iterations(trial: Path) -> list[int]:
+    lines = (trial / "result.json").read_text().splitlines()
+    return [json.loads(line)["training_iteration"] for line in lines]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory) -> Path:
+    storage = tmp_path_factory.mktemp("storage")
+    figure5("--profile", "smoke", "--storage-path", str(storage), "--name", "smoke")
+    return storage / "smoke"
+
+
+def test_smoke_gives_every_model_a_trial_with_results_and_checkpoint(smoke):
+    for model in DEFAULT_MODELS:
+        trial = smoke / f"{model}_seed0"
+        assert (trial / "result.json").is_file(), model
+        assert list(trial.glob("checkpoint_*")), model
+        assert iterations(trial) == [1, 2]
+        last = json.loads((trial / "result.json").read_text().splitlines()[-1])
+        record = last[FIGURE5]
+        assert record["transitions"] == PROFILES["smoke"].timesteps
+        assert record["reference_steps"] == record["transitions"] / 8
+        assert record["params"] > 100_000 and record["transitions_per_s"] > 0
+
+
+def test_smoke_writes_figure_and_table(smoke):
+    out = smoke / "figure5"
+    for name in ("figure5.png", "figure5.pdf", "table.csv", "table.md"):
+        assert (out / name).stat().st_size > 0, name
+    table = pd.read_csv(out / "table.csv")
+    assert sorted(table["model"]) == sorted(DEFAULT_MODELS)
+    frame = load_runs([str(smoke)])
+    assert len(frame) == 2 * len(DEFAULT_MODELS)
+    assert ANALYSIS_KEY == FIGURE5
+
+
+def test_resume_of_a_finished_experiment_reruns_nothing(smoke):
+    before = {t.name: iterations(t) for t in smoke.glob("*_seed0")}
+    run = figure5("--profile", "smoke", "--storage-path", str(smoke.parent), "--name", "smoke",
+                  "--resume", "--no-analysis")
+    assert f"{len(DEFAULT_MODELS)} of {len(DEFAULT_MODELS)} trials finished" in run.stdout
+    assert {t.name: iterations(t) for t in smoke.glob("*_seed0")} == before
+
+
+def test_existing_experiment_is_refused_and_left_alone(smoke):
+    state = sorted((p, p.stat().st_mtime_ns) for p in smoke.rglob("*"))
+    run = figure5("--profile", "smoke", "--storage-path", str(smoke.parent), "--name", "smoke",
+                  check=False)
+    assert run.returncode == 2
+    assert "already exists" in run.stderr and "Traceback" not in run.stderr
+    assert sorted((p, p.stat().st_mtime_ns) for p in smoke.rglob("*")) == state
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--models", "iam,transformer"], "unknown model(s) transformer; valid: iam"),
+        (["--env", "CartPole-v1"], "unknown env 'CartPole-v1'"),
+        (["--profile", "huge"], "unknown profile 'huge'; valid: smoke, quick, blog, paper"),
+        (["--seeds", "0"], "must be a positive integer"),
+        (["--seeds", "-2"], "must be a positive integer"),
+        (["--timesteps", "0"], "must be a positive integer"),
+        (["--timesteps", "lots"], "must be a positive integer"),
+        (["--ppo", "trpo"], "unknown --ppo 'trpo'"),
+        (["--storage-path", "ftp://host/x"], "unsupported storage URI scheme 'ftp'"),
+        (["--storage-path", "/proc/version"], "is not a writable folder"),
+        (["--name", "nothing-here", "--resume"], "nothing to resume"),
+        (["--cpus-per-trial", "4"], "must split evenly over 3 env runners"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_before_anything_is_written(args, message, tmp_path):
+    storage = ["--storage-path", str(tmp_path / "s")] if "--storage-path" not in args else []
+    run = figure5(*storage, *args, check=False)
+    assert run.returncode == 2
+    assert message in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stderr.strip().count("\n") <= 1  # usage line + the error
+    assert not (tmp_path / "s").exists()
+
+
+def test_fnn_learns_well_above_random(tmp_path):
+    """60 paper-PPO updates (61,440 transitions), seed 0: the random policy scores 9.4."""
+    figure5("--models", "fnn", "--seeds", "1", "--timesteps", str(60 * 1024),
+            "--storage-path", str(tmp_path), "--name", "learn", "--no-analysis")
+    frame = load_runs([str(tmp_path / "learn")])
+    assert frame["iteration"].max() == 60
+    assert frame["episode_return_mean"].tail(5).mean() > 12.5
