@@ -32,13 +32,13 @@ from analysis.load import (
 )
 from analysis.stats import (
     REPS,
-    _seeded,
     env_label,
     env_order,
     final_returns,
     improvement,
     is_feedforward,
     rliable,
+    seeded,
     table,
     verdict,
 )
@@ -76,7 +76,8 @@ def _resampled(g: pd.DataFrame, x: str, grid: np.ndarray) -> np.ndarray:
 def curves(frame: pd.DataFrame, axis: str = "transitions", band: str = "std",
            reps: int = REPS, seed: int = 0) -> pd.DataFrame:
     """Per env x model, the mean over seeds on a common grid of ``GRID_POINTS`` steps, with
-    the band's low and high edges. The band is drawn only where every seed has data."""
+    the band's low and high edges, over the seeds that have logged that far (``seeds_present``
+    of ``seeds``; no band below two)."""
     x = AXES.get(axis, axis)
     library = rliable()[0] if band == "ci95" else None
     out = []
@@ -90,17 +91,20 @@ def curves(frame: pd.DataFrame, axis: str = "transitions", band: str = "std",
             mean = np.full(len(grid), np.nan)
             mean[present > 0] = np.nanmean(values[:, present > 0], axis=0)
             low, high = np.full(len(grid), np.nan), np.full(len(grid), np.nan)
-            full = present == n
-            if n > 1 and full.any():
+            banded = present >= 2
+            if banded.any():
                 if band == "ci95":
-                    with _seeded(seed):
-                        _, ci = library.get_interval_estimates(
-                            {model: values[:, None, full]}, lambda s: s.mean(axis=0)[0],
-                            reps=reps)
-                    low[full], high[full] = ci[model]
+                    logged = np.isfinite(values)
+                    for rows in np.unique(logged[:, banded].T, axis=0):  # each set of seeds
+                        at = banded & (logged == rows[:, None]).all(axis=0)
+                        with seeded(seed):
+                            _, ci = library.get_interval_estimates(
+                                {model: values[rows][:, None, at]}, lambda s: s.mean(axis=0)[0],
+                                reps=reps)
+                        low[at], high[at] = ci[model]
                 else:
-                    spread = values[:, full].std(axis=0, ddof=1)
-                    low[full], high[full] = mean[full] - spread, mean[full] + spread
+                    spread = np.nanstd(values[:, banded], axis=0, ddof=1)
+                    low[banded], high[banded] = mean[banded] - spread, mean[banded] + spread
             out.append(pd.DataFrame({"env": env, "model": model, "x": grid, "mean": mean,
                                      "low": low, "high": high, "seeds_present": present,
                                      "seeds": n}))
@@ -152,6 +156,7 @@ def _label_lines(ax, lines: dict[str, float]) -> None:
         names.set_yticks([g[-1][0] for g in groups],
                          labels=["/".join(name for _, name in g) for g in groups])
         names.tick_params(labelsize=7, labelcolor="0.3", length=0)
+        names.spines[:].set_visible(False)
     ax.set_ylim(lo, hi)
 
 
@@ -191,13 +196,14 @@ def plot(frame: pd.DataFrame, axis: str = "transitions", band: str = "std",
                     continue
                 xs = c["x"] / factor
                 full = c["seeds_present"] == n
+                lone = c["mean"].notna().sum() < 2  # one logged point: a line would not show
                 ax.plot(xs, c["mean"].where(full), color=colour, lw=1.8, label=label,
-                        ls="--" if is_feedforward(model) else "-")
+                        ls="--" if is_feedforward(model) else "-", marker="o" if lone else None)
                 partial = ~full
                 if partial.any():
                     edges = partial | partial.shift(1, fill_value=False) | partial.shift(
                         -1, fill_value=False)
-                    ax.plot(xs, c["mean"].where(edges), color=colour, lw=1.0, ls=":")
+                    ax.plot(xs, c["mean"].where(edges), color=colour, lw=1.8, ls=(0, (1, 1)))
                 ax.fill_between(xs, c["low"], c["high"], color=colour, alpha=0.2, lw=0)
             late = c[c["x"] >= end / 2]
             zoom_values += [final] if is_feedforward(model) and not np.isnan(final) else [
@@ -242,10 +248,12 @@ def plot_seeds(frame: pd.DataFrame, axis: str = "transitions") -> Figure:
         for col, model in enumerate(models):
             ax = axes[row][col]
             g = data[data["model"] == model]
-            g = g.assign(x=g[x] / factor)
+            g = g.assign(x=g[x] / factor, seed=g["seed"].astype(str))
             if len(g):
                 sns.lineplot(g, x="x", y="episode_return_mean", hue="seed", units="trial",
-                             estimator=None, ax=ax, lw=1, palette="crest", legend="brief")
+                             estimator=None, ax=ax, lw=1, palette="tab10", legend="full")
+                ax.legend(title="seed", fontsize=6, title_fontsize=6, loc="lower right",
+                          ncols=2, frameon=True)
             ax.set_title(f"{env_label(env)}: {model}")
             ax.set_xlabel(xlabel, fontsize=7)
             ax.set_ylabel("mean episode return")

@@ -135,6 +135,11 @@ def _get(record: dict, name: str) -> Any:
     return value
 
 
+def _first(record: dict, names: tuple[str, ...]) -> float:
+    """The first of ``names`` that ``record`` carries, as a number (NaN if none)."""
+    return _number(next((v for n in names if (v := _get(record, n)) is not None), None))
+
+
 def _number(value: Any) -> float:
     try:
         return float(value)
@@ -213,7 +218,9 @@ def load_trial(fs, trial: str, label: str) -> pd.DataFrame | None:
     config = _config(fs, trial, label) if chosen else None
     if config is None:
         return None
-    frame = pd.DataFrame({c: [_number(_get(r, n)) for r in records] for c, n in chosen.items()})
+    frame = pd.DataFrame({
+        column: [_first(r, COLUMNS[column][COLUMNS[column].index(name):]) for r in records]
+        for column, name in chosen.items()})
     frame = frame.dropna(subset=["iteration", "transitions"])
     repeated = frame.loc[frame.duplicated("iteration", keep="last"), "iteration"].astype(int)
     if len(repeated):

@@ -51,34 +51,16 @@ def is_feedforward(model: str) -> bool:
 
 
 def rliable():
-    """rliable's ``library`` and ``metrics`` modules.
+    """rliable's ``library`` and ``metrics`` modules, imported on first use (they pull in arch
+    and scipy). requirements.txt keeps pandas < 3: rliable 1.2 pins arch 7, which fails to
+    import under pandas 3."""
+    from rliable import library, metrics
 
-    rliable bootstraps with ``arch``; arch 7.x calls pandas' private ``deprecate_kwarg`` with
-    its pandas-2 signature and fails to import under pandas 3. For the duration of the import
-    only, the old call form is translated; with a pandas-3-ready arch (>= 8) nothing changes.
-    """
-    try:
-        from rliable import library, metrics
-    except TypeError:
-        import pandas.util._decorators as decorators
-
-        original = decorators.deprecate_kwarg
-
-        def pandas2_form(*args, **kwargs):
-            if args and isinstance(args[0], str):
-                args = (FutureWarning, *args)
-            return original(*args, **kwargs)
-
-        decorators.deprecate_kwarg = pandas2_form
-        try:
-            from rliable import library, metrics
-        finally:
-            decorators.deprecate_kwarg = original
     return library, metrics
 
 
 @contextlib.contextmanager
-def _seeded(seed: int) -> Iterator[None]:
+def seeded(seed: int) -> Iterator[None]:
     """rliable's bootstrap draws from numpy's global generator: seed it, then restore it."""
     state = np.random.get_state()
     np.random.seed(seed)
@@ -126,7 +108,7 @@ def interval_estimates(finals: pd.DataFrame, reps: int = REPS, seed: int = 0) ->
         scores = _scores(finals, env, model)
         row = {"env": env, "model": model, "seeds": len(scores)}
         if len(scores) > 1:
-            with _seeded(seed):
+            with seeded(seed):
                 point, ci = library.get_interval_estimates(
                     {model: scores}, mean_and_iqm, reps=reps)
             (mean, iqm), ((mean_lo, iqm_lo), (mean_hi, iqm_hi)) = point[model], ci[model]
@@ -157,7 +139,7 @@ def improvement(finals: pd.DataFrame, reference: str = REFERENCE_MODEL, reps: in
                    "seeds_versus": len(y),
                    "probability": float(metrics.probability_of_improvement(x, y))}
             if min(len(x), len(y)) > 1:
-                with _seeded(seed):
+                with seeded(seed):
                     _, ci = library.get_interval_estimates(
                         {model: (x, y)}, metrics.probability_of_improvement, reps=reps)
                 row |= {"ci_low": ci[model][0].item(), "ci_high": ci[model][1].item()}

@@ -141,12 +141,17 @@ def main(argv: list[str] | None = None) -> int:
           f"results in {results.experiment_path}")
     if not args.no_analysis:
         from analysis.figure5 import write_report
+        from analysis.load import ResultsError
 
         experiment = results.experiment_path
         out = (f"{experiment}/figure5" if "://" not in experiment
                else f"figure5-{args.name}")
-        for path in write_report([experiment], out):
-            print(f"wrote {path}")
+        try:
+            for path in write_report([experiment], out):
+                print(f"wrote {path}")
+        except ResultsError as err:
+            print(f"figure5.py: no figure: {err}", file=sys.stderr)
+            return 1
     return 1 if errors else 0
 
 

@@ -1,0 +1,352 @@
+"""The analysis package on small hand-built Tune folders whose answers are known (no Ray)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.figure5 import curves, main, plot, write_report
+from analysis.load import COLUMNS, AnalysisWarning, ResultsError, load_runs
+from analysis.stats import final_returns, improvement, interval_estimates, table, verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+WAREHOUSE, TRAFFIC = "rllib_iam/Warehouse-v0", "rllib_iam/Traffic-v0"
+STEP = 1024
+REPS = 200
+FINALS = {"iam": [20, 21, 22], "gru": [10, 11, 12], "lstm": [19.5, 20.5, 21.5],
+          "fnn": [21, 21, 21], "fnn8": [15, 15, 16]}
+"""Final returns per model and seed of the `grid` fixture: P(iam > gru) = 1, P(iam > lstm) = 6/9."""
+
+
+def record(iteration: int, value: float, params: int = 200_000) -> dict:
+    """One result.json line as rllib_iam.grid logs it (RLlib's own metrics beside it)."""
+    transitions = iteration * STEP
+    return {
+        "training_iteration": iteration,
+        "time_total_s": 2.0 * iteration,
+        "env_runners": {"episode_return_mean": value,
+                        "num_env_steps_sampled_lifetime": transitions},
+        "figure5": {"transitions": transitions, "reference_steps": transitions / 8,
+                    "episode_return_mean": value, "wall_time_s": 2.0 * iteration,
+                    "transitions_per_s": 512.0, "params": params},
+    }
+
+
+def experiment(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "experiment_state-2026-01-01_00-00-00.json").write_text("{}")
+    return folder
+
+
+def trial(exp: Path, model: str, seed: int, returns, *, env: str = WAREHOUSE,
+          budget: int | None = None, params_json: bool = True) -> Path:
+    folder = exp / f"{model}_seed{seed}"
+    folder.mkdir(parents=True)
+    budget = budget or STEP * len(returns)
+    if params_json:
+        config = {"model": model, "seed": seed, "env": env, "timesteps": budget, "ppo": "paper"}
+        (folder / "params.json").write_text(json.dumps(config))
+    lines = [json.dumps(record(i, r)) for i, r in enumerate(returns, 1)]
+    (folder / "result.json").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def ramp(final: float, iterations: int = 10) -> list[float]:
+    """A learning curve from 5 up to ``final``, flat over its last two iterations."""
+    return [*np.linspace(5, final, iterations - 1)[:-1], final, final]
+
+
+def build_grid(exp: Path, env: str = WAREHOUSE) -> Path:
+    for model, finals in FINALS.items():
+        for seed, final in enumerate(finals):
+            trial(exp, model, seed, ramp(final), env=env)
+    return exp
+
+
+@pytest.fixture
+def grid(tmp_path) -> Path:
+    return build_grid(experiment(tmp_path / "storage" / "exp"))
+
+
+def quiet_load(runs) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AnalysisWarning)
+        return load_runs(runs)
+
+
+def caught(function, *args) -> tuple[object, list[str]]:
+    with warnings.catch_warnings(record=True) as found:
+        warnings.simplefilter("always", AnalysisWarning)
+        result = function(*args)
+    return result, [str(w.message) for w in found if w.category is AnalysisWarning]
+
+
+def test_load_gives_one_row_per_trial_and_iteration(grid):
+    frame = quiet_load([str(grid)])
+    assert len(frame) == 15 * 10
+    assert set(COLUMNS) | {"model", "seed", "env", "trial", "budget", "complete"} <= set(frame)
+    assert frame.groupby("model")["seed"].nunique().to_dict() == dict.fromkeys(FINALS, 3)
+    assert (frame["reference_steps"] == frame["transitions"] / 8).all()
+    assert frame["complete"].all()
+    iam0 = frame[frame["trial"] == "exp/iam_seed0"]
+    assert iam0["iteration"].tolist() == list(range(1, 11))
+    assert iam0["episode_return_mean"].iloc[-1] == 20
+
+
+def test_storage_folder_uri_and_repeated_folder_read_the_same_trials(grid):
+    by_experiment = quiet_load([str(grid)])
+    pd.testing.assert_frame_equal(quiet_load([str(grid.parent)]), by_experiment)
+    pd.testing.assert_frame_equal(quiet_load([f"file://{grid}"]), by_experiment)
+    pd.testing.assert_frame_equal(quiet_load([str(grid), str(grid.parent)]), by_experiment)
+
+
+def test_final_return_is_the_mean_over_the_last_tenth_of_the_budget(tmp_path):
+    exp = experiment(tmp_path / "exp")
+    trial(exp, "iam", 0, list(range(1, 21)))  # 20 iterations: the last 10% are 19 and 20
+    finals = final_returns(quiet_load([str(exp)]))
+    assert finals["final_return"].tolist() == [19.5]
+
+
+def test_a_retried_iteration_is_counted_once_keeping_the_later_record(tmp_path):
+    exp = experiment(tmp_path / "exp")
+    folder = trial(exp, "iam", 0, [1, 2, 3, 4, 5], budget=6 * STEP)
+    with open(folder / "result.json", "a") as f:  # restored from the checkpoint at 3
+        f.writelines(json.dumps(record(i, 10 * i)) + "\n" for i in (4, 5, 6))
+    frame, problems = caught(load_runs, [str(exp)])
+    assert frame["iteration"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert frame["episode_return_mean"].tolist() == [1, 2, 3, 40, 50, 60]
+    assert problems == ["exp/iam_seed0: iteration(s) 4-5 logged more than once (restored "
+                        "trial); each counted once, the later record kept"]
+
+
+def test_damaged_folders_give_partial_results_and_one_named_warning_each(grid):
+    truncated = grid / "iam_seed0" / "result.json"
+    truncated.write_text(truncated.read_text()[:-40])  # a write cut off mid-line
+    (grid / "gru_seed0" / "params.json").unlink()  # model and seed from the folder name
+    odd = trial(grid, "x", 0, [1.0])
+    odd.rename(grid / "odd-trial")
+    (grid / "odd-trial" / "params.json").unlink()
+    (grid / "never-started").mkdir()
+    half = grid / "lstm_seed9" / "checkpoint_000001"  # a trial that died while checkpointing
+    half.mkdir(parents=True)
+    (half / "module_state.pt").write_bytes(b"\x00\x01")
+    csv_only = trial(grid, "fnn8", 7, [1.0, 2.0, 3.0])
+    pd.DataFrame([pd.json_normalize(record(i, v), sep="/").iloc[0] for i, v in
+                  enumerate([1.0, 2.0, 3.0], 1)]).to_csv(csv_only / "progress.csv", index=False)
+    (csv_only / "result.json").unlink()
+    renamed = trial(grid, "fnn8", 8, [1.0])
+    (renamed / "result.json").write_text(json.dumps({"training_iteration": 1, "reward": 3}))
+    running = trial(grid, "fnn", 5, [1.0, 2.0], budget=10 * STEP)
+
+    frame, problems = caught(load_runs, [str(grid)])
+    expected = [
+        ("exp/iam_seed0", "result.json line(s) 10 damaged (truncated write?); skipped"),
+        ("exp/iam_seed0", "unfinished (9,216 of 10,240 transitions); drawn in the figure, "
+                          "left out of the table"),
+        ("exp/gru_seed0", "no readable params.json; model and seed taken from the folder name"),
+        ("exp/odd-trial", "the folder name does not say model and seed; skipped"),
+        ("exp/never-started", "empty trial folder (a trial that never started?); skipped"),
+        ("exp/lstm_seed9", "no result.json and no readable progress.csv; skipped"),
+        ("exp/fnn8_seed7", "no result.json; read progress.csv instead"),
+        ("exp/fnn8_seed8", "results lack transitions: figure5/transitions or "
+                           "env_runners/num_env_steps_sampled_lifetime; episode_return_mean:"),
+        ("exp/fnn_seed5", "unfinished (2,048 of 10,240 transitions)"),
+        (WAREHOUSE + " (paper PPO)", "trials have different budgets in transitions "
+                                     "(3,072: fnn8; 10,240: fnn, fnn8, gru, iam, lstm)"),
+    ]
+    assert len(problems) == len(expected), problems
+    for name, problem in expected:
+        assert any(p.startswith(f"{name}: ") and problem in p for p in problems), (name, problems)
+    assert "\n" not in "".join(problems)
+    assert frame[frame["trial"] == "exp/iam_seed0"]["iteration"].max() == 9
+    assert frame[frame["trial"] == "exp/fnn8_seed7"]["episode_return_mean"].tolist() == [1, 2, 3]
+    assert running.name in set(frame["trial"].str.split("/").str[-1])
+    t = table(frame, reps=REPS)
+    assert t.set_index("model")["seeds"].to_dict() == {
+        "iam": 2, "gru": 3, "lstm": 3, "fnn": 3, "fnn8": 4}  # fnn seed 5 has not finished
+
+
+def test_the_same_seed_in_two_experiments_is_counted_once(tmp_path):
+    storage = tmp_path / "storage"
+    trial(experiment(storage / "a"), "iam", 0, [1.0, 2.0])
+    trial(experiment(storage / "b"), "iam", 0, [1.0, 2.0, 3.0])
+    frame, problems = caught(load_runs, [str(storage)])
+    assert set(frame["trial"]) == {"b/iam_seed0"}
+    assert problems == ["b/iam_seed0: same model and seed also in a/iam_seed0; counted once, "
+                        "the trial that got furthest kept"]
+
+
+def test_statistics_on_known_final_returns(grid):
+    frame = quiet_load([str(grid)])
+    state = np.random.get_state()[1].copy()
+    poi = improvement(final_returns(frame), reps=REPS).set_index("versus")
+    assert (np.random.get_state()[1] == state).all()  # rliable's global RNG left as it was
+    assert poi.loc["gru", ["probability", "ci_low", "ci_high"]].tolist() == [1, 1, 1]
+    assert poi.loc["lstm", "probability"] == pytest.approx(6 / 9)
+    assert poi.loc["lstm", "ci_low"] <= 6 / 9 <= poi.loc["lstm", "ci_high"]
+    assert poi.loc["fnn", "probability"] == pytest.approx(0.5)  # 20, 21, 22 against 21 x 3
+    again = improvement(final_returns(frame), reps=REPS).set_index("versus")
+    pd.testing.assert_frame_equal(poi, again)
+
+    t = table(frame, reps=REPS).set_index("model")
+    assert t.loc["iam", ["final_return", "iqm", "seeds"]].tolist() == [21, 21, 3]
+    assert t.loc["iam", "std"] == pytest.approx(1.0)
+    assert t.loc["iam", "ci95_low"] <= 21 <= t.loc["iam", "ci95_high"]
+    assert t.loc["iam", ["paper", "reproduction"]].tolist() == [41.0, 38.6]
+    assert t.index[0] == "fnn" and t.index[-1] == "gru"  # by final return, best first
+
+
+def test_iqm_drops_the_outer_quartiles():
+    finals = pd.DataFrame({"env": WAREHOUSE, "model": "iam", "seed": range(8),
+                           "final_return": [1, 2, 3, 4, 5, 6, 7, 100]})
+    row = interval_estimates(finals, reps=REPS).iloc[0]
+    assert row["mean"] == 16 and row["iqm"] == 4.5
+    assert row["iqm_ci_low"] <= 4.5 <= row["iqm_ci_high"] < row["mean_ci_high"]
+
+
+def test_verdict_is_generated_from_the_numbers(grid):
+    frame = quiet_load([str(grid)])
+    t = table(frame, reps=REPS)
+    text = verdict(t, improvement(final_returns(frame), reps=REPS))
+    assert text.startswith("Warehouse at 10,240 transitions per trial")
+    assert "With 3 seeds each, iam beats gru with probability 1.00 [95% CI 1.00 to 1.00]: " \
+           "iam is ahead." in text
+    assert "iam beats lstm with probability 0.67" in text
+    assert "not distinguishable from a coin flip" in text
+    assert "By IQM of the final return: fnn 21.00 > iam 21.00 > lstm 20.50" in text
+
+    single = frame[frame["seed"] == 0]
+    t1 = table(single, reps=REPS)
+    text1 = verdict(t1, improvement(final_returns(single), reps=REPS))
+    assert "a single seed on one side allows no interval; on these runs only, iam ended " \
+           "above fnn8, gru, lstm and below fnn." in text1
+
+
+def test_curves_are_resampled_onto_a_common_grid(tmp_path):
+    exp = experiment(tmp_path / "exp")
+    trial(exp, "iam", 0, [0.0, 2.0, 4.0, 6.0])
+    trial(exp, "iam", 1, [2.0, 4.0], budget=4 * STEP)  # still running
+    c, _ = caught(lambda: curves(load_runs([str(exp)])))
+    assert c["x"].iloc[0] == STEP and c["x"].iloc[-1] == 4 * STEP and len(c) == 200
+    at = c.set_index("x")
+    assert at.loc[STEP, "mean"] == 1.0  # (0 + 2) / 2
+    assert at.loc[STEP, "low"] == pytest.approx(1 - np.sqrt(2))  # ±1 std over the two seeds
+    assert at.loc[4 * STEP, "mean"] == 6.0 and np.isnan(at.loc[4 * STEP, "low"])
+    assert at.loc[4 * STEP, "seeds_present"] == 1
+
+
+def test_figure_layout(tmp_path):
+    storage = tmp_path / "storage"
+    build_grid(experiment(storage / "warehouse"))
+    build_grid(experiment(storage / "traffic"), env=TRAFFIC)
+    fig = plot(quiet_load([str(storage)]), band="ci95", reps=REPS)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == [
+        "Warehouse", "Warehouse: last half", "Traffic", "Traffic: last half"]
+    left, right = panels[:2]
+    assert right.get_xlim() == pytest.approx((5.12, 10.24))
+    assert left.get_xlabel() == "environment transitions, thousands"
+    legend = [t.get_text() for t in right.get_legend().get_texts()]
+    assert legend == ["iam (n=3)", "lstm (n=3)", "gru (n=3)", "fnn (n=3), final return",
+                      "fnn8 (n=3), final return"]
+    dashed = [line for line in left.get_lines() if line.get_linestyle() == "--"]
+    assert sorted(line.get_ydata()[0] for line in dashed) == pytest.approx([15.333333, 21])
+    def reference_names(ax) -> list[str]:
+        return [t.get_text() for child in ax.child_axes for t in child.get_yticklabels()]
+
+    assert reference_names(left) == ["random", "greedy/oracle"]  # close lines share a name
+    assert reference_names(panels[2]) == []  # the heuristics are the Warehouse's
+
+
+@pytest.mark.parametrize("runs, message", [
+    (["missing"], "no such results folder"),
+    (["ftp://host/runs"], "unsupported URI scheme 'ftp'"),
+    (["empty"], "no Tune trials under"),
+    (["junk"], "no Tune trials under"),
+])
+def test_bad_input_is_one_line_and_exit_2_with_nothing_written(runs, message, tmp_path, capsys,
+                                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk" / "notes").mkdir(parents=True)
+    (tmp_path / "junk" / "notes" / "a.txt").write_text("not a trial")
+    with pytest.raises(SystemExit) as exit_:
+        main([*runs, "--out", "report"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert message in err and err.count("\n") == 1 and err.startswith("figure5: error: ")
+    assert not (tmp_path / "report").exists()
+
+
+def test_nothing_usable_names_every_trial_then_fails(tmp_path, capsys):
+    exp = experiment(tmp_path / "exp")
+    (exp / "iam_seed0").mkdir()
+    (exp / "iam_seed0" / "result.json").write_text('{"training_iter')
+    with pytest.raises(ResultsError, match="no usable trial results"):
+        write_report([str(exp)], str(tmp_path / "report"))
+    assert "warning: exp/iam_seed0: result.json line(s) 1 damaged" in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()
+
+
+def test_cli_writes_figure_tables_and_warnings(grid, tmp_path):
+    (grid / "iam_seed2" / "params.json").unlink()
+    out = tmp_path / "report"
+    run = subprocess.run(
+        [sys.executable, "-m", "analysis.figure5", str(grid), "--out", str(out), "--reps", "50",
+         "--axis", "reference-steps"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    written = {"figure5.png", "figure5.pdf", "table.csv", "table.md", "improvement.csv",
+               "warnings.txt"}
+    assert {p.name for p in out.iterdir()} == written
+    assert all((out / name).stat().st_size > 0 for name in written)
+    assert sorted(pd.read_csv(out / "table.csv")["model"]) == sorted(FINALS)
+    assert run.stderr.strip().splitlines() == [
+        "warning: exp/iam_seed2: no readable params.json; model and seed taken from the folder "
+        "name, budget unknown"]
+    assert "| Warehouse | iam | 3 | 21.00 |" in run.stdout and "**Verdict**" in run.stdout
+    assert (out / "table.md").read_text() in run.stdout
+
+
+def run_notebook(path: Path, parameters: dict) -> str:
+    """Execute the notebook's code cells top to bottom, as papermill would (``parameters``
+    override the cell tagged ``parameters``), on a real kernel where nbclient is installed;
+    returns what the cells printed."""
+    if importlib.util.find_spec("nbclient") and importlib.util.find_spec("ipykernel"):
+        import nbformat
+        from nbclient import NotebookClient
+
+        nb = nbformat.reads(path.read_text(), as_version=4)
+        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+        injected = "\n".join(f"{k} = {v!r}" for k, v in parameters.items())
+        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(injected))
+        NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(path.parent)}}
+                       ).execute()
+        return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                       for o in c.outputs)
+    namespace: dict = {"__name__": "__main__"}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                exec(compile("".join(cell["source"]), str(path), "exec"), namespace)
+                if "parameters" in cell["metadata"].get("tags", []):
+                    namespace.update(parameters)
+    return printed.getvalue()
+
+
+def test_notebook_runs_top_to_bottom(grid):
+    (grid / "gru_seed1" / "params.json").unlink()
+    printed = run_notebook(ROOT / "analysis" / "figure5.ipynb",
+                           {"RUNS": [str(grid)], "REPS": 50})
+    assert "warning: exp/gru_seed1: no readable params.json" in printed
+    assert "Warehouse at 10,240 transitions per trial" in printed
