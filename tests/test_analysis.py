@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import io
 import json
 import subprocess
 import sys
@@ -318,30 +315,18 @@ def test_cli_writes_figure_tables_and_warnings(grid, tmp_path):
 
 
 def run_notebook(path: Path, parameters: dict) -> str:
-    """Execute the notebook's code cells top to bottom, as papermill would (``parameters``
-    override the cell tagged ``parameters``), on a real kernel where nbclient is installed;
-    returns what the cells printed."""
-    if importlib.util.find_spec("nbclient") and importlib.util.find_spec("ipykernel"):
-        import nbformat
-        from nbclient import NotebookClient
+    """Execute the notebook on a real kernel (nbclient), ``parameters`` injected after the cell
+    tagged ``parameters`` as papermill does; returns what the cells printed."""
+    import nbformat
+    from nbclient import NotebookClient
 
-        nb = nbformat.reads(path.read_text(), as_version=4)
-        at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-        injected = "\n".join(f"{k} = {v!r}" for k, v in parameters.items())
-        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(injected))
-        NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(path.parent)}}
-                       ).execute()
-        return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                       for o in c.outputs)
-    namespace: dict = {"__name__": "__main__"}
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        for cell in json.loads(path.read_text())["cells"]:
-            if cell["cell_type"] == "code":
-                exec(compile("".join(cell["source"]), str(path), "exec"), namespace)
-                if "parameters" in cell["metadata"].get("tags", []):
-                    namespace.update(parameters)
-    return printed.getvalue()
+    nb = nbformat.reads(path.read_text(), as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    injected = "\n".join(f"{k} = {v!r}" for k, v in parameters.items())
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell(injected))
+    NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(path.parent)}}).execute()
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.outputs)
 
 
 def test_notebook_runs_top_to_bottom(grid):
