@@ -1,0 +1,581 @@
+"""End-to-end PPO training throughput: this project's pipeline against stock RLlib and plain torch.
+
+Run (one process, one run; prints Markdown tables; 4-7 minutes on a 2-core VM):
+
+    .venv/bin/python benchmarks/train_throughput.py
+    .venv/bin/python benchmarks/train_throughput.py --models iam,fnn --iterations 20
+    .venv/bin/python benchmarks/train_throughput.py --layouts 8x128     # the paper's layout only
+
+For every model and env layout (``NxT``: N envs per env runner, T steps each, N*T = 1024
+transitions per update) three pipelines are built side by side in this process (one torch
+thread, no remote actors), warmed up ``--warmup`` updates each, then timed over ``--iterations``
+rounds of one update each, round-robin with the order rotating, so that a slow spell of a
+shared machine hits all three. Rates are 1024 / the median update time; the ratios are medians
+of the per-round ratios; the split columns are medians per part.
+
+- **project**: ``ppo_config(model, ..., num_envs=N, rollout_fragment_length=T).build_algo()``,
+  timed around ``algo.train()``. The split (sampling, learner update, weight sync, the rest of
+  ``train()``) comes from the result's ``timers``; RLlib smooths those with an EMA (coefficient
+  0.01), which is inverted here to get each iteration's own time. Inside sampling: env step,
+  module forward, env-to-module and module-to-env connectors (the env runner's per-call timers,
+  times the vector steps per update) and the remainder (episode bookkeeping). Inside the learner
+  update: the learner connector (GAE with its value pass, time-dim padding) and the rest (SGD).
+- **stock**: ``PPOConfig().environment("rllib_iam/Warehouse-v0")`` with gymnasium's sync vector
+  env over per-copy envs (``gym_env_vectorize_mode="sync"``), RLlib's default model (LSTM 256
+  after a 256x256 MLP, ``use_lstm=True``, for the recurrent models; the default 256x256 MLP
+  for ``fnn``/``fnn8``), the default learner and PPO settings, except what makes the work
+  comparable: train batch N*T = 1024, minibatch 256, ``num_epochs=3`` (default 30) and
+  ``max_seq_len=8`` (default 20). The stock model is the same for every recurrent model; it is
+  measured again next to each of them.
+- **bound**: plain torch, no RLlib: the model's own network (``build_module``) steps the native
+  numpy vector env (``forward_inference`` at B=N per step, categorical sampling, recurrent state
+  carried and zeroed at episode ends), then one value pass over the 1024 transitions, truncated
+  GAE (horizon 8) in numpy, and 3 epochs x 4 minibatches of 256 (recurrent: 32 sequences of 8,
+  state at each sequence start from the rollout) of a PPO2-style loss with Adam. The same learner
+  work as the project's, without RLlib's episode, connector and learner machinery: the compute
+  bound. Autoreset steps (1 in 100) count as transitions here, which flatters the bound slightly.
+
+Targets (issue 5): project >= 0.7x bound and >= 2x stock for every model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+import ray
+import torch
+from ray.rllib.algorithms.ppo import PPOConfig
+from ray.rllib.core import ALL_MODULES
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+from ray.rllib.utils.metrics import (
+    CONNECTOR_PIPELINE_TIMER,
+    ENV_RUNNER_RESULTS,
+    ENV_RUNNER_SAMPLING_TIMER,
+    ENV_STEP_TIMER,
+    ENV_TO_MODULE_CONNECTOR,
+    LEARNER_CONNECTOR,
+    LEARNER_RESULTS,
+    LEARNER_UPDATE_TIMER,
+    MODULE_TO_ENV_CONNECTOR,
+    NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    RLMODULE_INFERENCE_TIMER,
+    SYNCH_ENV_CONNECTOR_STATES_TIMER,
+    SYNCH_WORKER_WEIGHTS_TIMER,
+    TIMERS,
+)
+
+from rllib_iam import WAREHOUSE_ID
+from rllib_iam.envs.warehouse import WarehouseVectorEnv
+from rllib_iam.models import MODELS, build_module, env_config_for
+from rllib_iam.training import PAPER_PPO, ppo_config
+
+EMA_COEFF = 0.01
+"""RLlib's default EMA coefficient for `MetricsLogger.log_time` (reduce="ema")."""
+BLOG_TRANSITIONS = 4_000_000
+"""One `blog` trial (rllib_iam.grid PROFILES["blog"])."""
+BIG = 10**9
+"""total_timesteps for the project's schedules: far beyond the run, so lr/ε stay ~constant."""
+
+
+class AlgoPipeline:
+    """An RLlib algorithm (project or stock), one `train()` per `step()`."""
+
+    def __init__(self, config: PPOConfig, num_envs: int) -> None:
+        self.algo = config.build_algo()
+        self.num_envs = num_envs
+        self.prev: dict = {}
+        self.fresh = True
+
+    def start_timing(self) -> None:
+        """Restart the env runner's per-step EMAs, so the warm-up's first calls (lazy setup,
+        seconds) don't linger in them."""
+        for path in STEP_TIMERS.values():
+            self.algo.env_runner.metrics.delete(*path[1:], key_error=False)
+        self.fresh = True
+
+    def step(self) -> dict[str, float]:
+        """One iteration: its wall time, transitions, and RLlib's split of it."""
+        start = time.perf_counter()
+        result = self.algo.train()
+        wall = time.perf_counter() - start
+        prev, self.prev = self.prev, result
+        parts = {
+            name: unsmooth(dig(prev, *path), dig(result, *path))
+            for name, path in ALGO_TIMERS.items()
+        }
+        lifetime = (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME)
+        transitions = dig(result, *lifetime) - (dig(prev, *lifetime) or 0.0)
+        vector_steps = transitions / self.num_envs
+        for name, path in STEP_TIMERS.items():
+            before = None if self.fresh else dig(prev, *path)
+            parts[name] = unsmooth(before, dig(result, *path), vector_steps) * vector_steps
+        self.fresh = False
+        parts["sync"] += parts.pop("sync_connectors")
+        parts["other"] = wall - parts["sample"] - parts["learn"] - parts["sync"]
+        parts["wall"], parts["transitions"] = wall, transitions
+        return parts
+
+    def close(self) -> None:
+        self.algo.stop()
+
+
+def dig(result: dict, *path: str) -> float | None:
+    """A nested value of a result dict, or None if absent."""
+    for key in path:
+        if not isinstance(result, dict) or key not in result:
+            return None
+        result = result[key]
+    return float(result)
+
+
+def unsmooth(prev: float | None, cur: float | None, pushes: float = 1) -> float:
+    """The mean value pushed into an EMA that went from `prev` to `cur` in `pushes` pushes.
+
+    Exact for one push; for several, the EMA-weighted mean of the pushed values (recent ones
+    weigh a little more). No `prev`: the EMA started within these pushes; `cur` is the answer.
+    """
+    if cur is None:
+        return 0.0
+    if prev is None:
+        return cur
+    keep = (1 - EMA_COEFF) ** pushes
+    return (cur - keep * prev) / (1 - keep)
+
+
+ALGO_TIMERS = {
+    "sample": (TIMERS, ENV_RUNNER_SAMPLING_TIMER),
+    "learn": (TIMERS, LEARNER_UPDATE_TIMER),
+    "sync": (TIMERS, SYNCH_WORKER_WEIGHTS_TIMER),
+    "sync_connectors": (TIMERS, SYNCH_ENV_CONNECTOR_STATES_TIMER),
+    "learner_connector": (
+        LEARNER_RESULTS,
+        ALL_MODULES,
+        LEARNER_CONNECTOR,
+        CONNECTOR_PIPELINE_TIMER,
+    ),
+}
+"""Timers pushed once per iteration: their EMAs can be inverted exactly."""
+STEP_TIMERS = {
+    "env_step": (ENV_RUNNER_RESULTS, ENV_STEP_TIMER),
+    "inference": (ENV_RUNNER_RESULTS, RLMODULE_INFERENCE_TIMER),
+    "env_to_module": (ENV_RUNNER_RESULTS, ENV_TO_MODULE_CONNECTOR, CONNECTOR_PIPELINE_TIMER),
+    "module_to_env": (ENV_RUNNER_RESULTS, MODULE_TO_ENV_CONNECTOR, CONNECTOR_PIPELINE_TIMER),
+}
+"""Env-runner timers pushed once per vector step: EMAs over the last ~100 calls, times the
+vector steps of the iteration."""
+
+
+def project_config(model: str, num_envs: int, steps: int, seed: int) -> PPOConfig:
+    return ppo_config(
+        model,
+        seed=seed,
+        total_timesteps=BIG,
+        num_envs=num_envs,
+        rollout_fragment_length=steps,
+    )
+
+
+def is_recurrent(model: str) -> bool:
+    return build_module(model).is_stateful()
+
+
+def stock_kind(model: str) -> tuple[str, dict]:
+    """The stock row a model is compared with: (label, env_config)."""
+    if is_recurrent(model):
+        return "lstm", {}
+    return "mlp", env_config_for(model)
+
+
+def stock_config(model: str, num_envs: int, steps: int, seed: int) -> PPOConfig:
+    kind, env_config = stock_kind(model)
+    model_config = (
+        DefaultModelConfig(use_lstm=True, max_seq_len=PAPER_PPO.max_seq_len)
+        if kind == "lstm"
+        else DefaultModelConfig()
+    )
+    return (
+        PPOConfig()
+        .environment(WAREHOUSE_ID, env_config=env_config)
+        .env_runners(
+            num_env_runners=0,
+            num_envs_per_env_runner=num_envs,
+            rollout_fragment_length=steps,
+            gym_env_vectorize_mode="sync",
+        )
+        .training(
+            train_batch_size_per_learner=num_envs * steps,
+            minibatch_size=PAPER_PPO.minibatch_size,
+            num_epochs=PAPER_PPO.num_epochs,
+        )
+        .rl_module(model_config=model_config)
+        .debugging(seed=seed)
+    )
+
+
+# ------------------------------------------------------------------------- plain torch bound
+def truncated_gae(
+    rewards: np.ndarray, dones: np.ndarray, values: np.ndarray, last: np.ndarray, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Advantages and targets for (T, N) arrays, cut and bootstrapped every `horizon` steps."""
+    p = PAPER_PPO
+    steps = len(rewards)
+    next_values = np.concatenate([values[1:], last[None]], 0) * (1.0 - dones)
+    adv = np.zeros_like(rewards)
+    carry = np.zeros_like(last)
+    for t in reversed(range(steps)):
+        if (t + 1) % horizon == 0:
+            carry[:] = 0.0
+        delta = rewards[t] + p.gamma * next_values[t] - values[t]
+        carry = delta + p.gamma * p.lambda_ * (1.0 - dones[t]) * carry
+        adv[t] = carry
+    return adv, adv + values
+
+
+def ppo2_loss(module, batch: dict, data: dict, clip: float) -> torch.Tensor:
+    """Clipped policy loss + PPO2 clipped value loss - 0.01 entropy, as PaperPPOTorchLearner."""
+    out = module.forward_train(batch)
+    values = module.compute_values(batch, out[Columns.EMBEDDINGS])
+    dist = torch.distributions.Categorical(logits=out[Columns.ACTION_DIST_INPUTS])
+    ratio = torch.exp(dist.log_prob(data["actions"]) - data["logp"])
+    adv = data["advantages"]
+    policy = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
+    clipped = data["values"] + (values - data["values"]).clamp(-clip, clip)
+    value = torch.max((values - data["targets"]) ** 2, (clipped - data["targets"]) ** 2).mean()
+    entropy = dist.entropy().mean()
+    return policy + PAPER_PPO.vf_loss_coeff * value - PAPER_PPO.entropy_coeff * entropy
+
+
+def map_state(fn, *states):
+    """Apply `fn` leafwise over (possibly nested) state dicts."""
+    if isinstance(states[0], dict):
+        return {k: map_state(fn, *(s[k] for s in states)) for k in states[0]}
+    return fn(*states)
+
+
+class PlainPipeline:
+    """The plain-torch bound: sampling and the PPO update without RLlib, one update per step."""
+
+    def __init__(self, model: str, num_envs: int, steps: int, seed: int) -> None:
+        p = PAPER_PPO
+        torch.manual_seed(seed)
+        self.module = build_module(model)
+        self.env = WarehouseVectorEnv(
+            num_envs, time_limit_as_terminal=True, **env_config_for(model)
+        )
+        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=p.lr)
+        self.recurrent = self.module.is_stateful()
+        self.num_envs, self.steps, self.seq = num_envs, steps, p.max_seq_len
+        self.obs, _ = self.env.reset(seed=seed)
+        self.state = map_state(
+            lambda v: torch.zeros(num_envs, *np.shape(v)), self.module.get_initial_state()
+        )
+
+    def step(self) -> dict[str, float]:
+        t0 = time.perf_counter()
+        rollout = self.sample()
+        t1 = time.perf_counter()
+        self.learn(*rollout)
+        t2 = time.perf_counter()
+        n = self.num_envs * self.steps
+        return {"wall": t2 - t0, "transitions": n, "sample": t1 - t0, "learn": t2 - t1}
+
+    def sample(self):
+        """`steps` vector steps: forward at B=num_envs, categorical sampling, env step."""
+        module, n, recurrent = self.module, self.num_envs, self.recurrent
+        obs_buf = np.zeros((self.steps, *self.obs.shape), np.float32)
+        act_buf = np.zeros((self.steps, n), np.int64)
+        logp_buf = np.zeros((self.steps, n), np.float32)
+        rew_buf = np.zeros((self.steps, n), np.float32)
+        done_buf = np.zeros((self.steps, n), np.float32)
+        seq_states = []
+        with torch.no_grad():
+            for t in range(self.steps):
+                obs_buf[t] = self.obs
+                x = torch.from_numpy(self.obs)
+                batch = {Columns.OBS: x[:, None] if recurrent else x}
+                if recurrent:
+                    if t % self.seq == 0:
+                        seq_states.append(self.state)
+                    batch[Columns.STATE_IN] = self.state
+                out = module.forward_inference(batch)
+                logits = out[Columns.ACTION_DIST_INPUTS].reshape(n, -1)
+                dist = torch.distributions.Categorical(logits=logits)
+                actions = dist.sample()
+                logp_buf[t] = dist.log_prob(actions).numpy()
+                act_buf[t] = actions.numpy()
+                self.obs, reward, terminated, truncated, _ = self.env.step(act_buf[t])
+                rew_buf[t] = reward
+                done = terminated | truncated
+                done_buf[t] = done
+                if recurrent:
+                    keep = torch.from_numpy(1.0 - done.astype(np.float32))[:, None]
+                    self.state = map_state(lambda s, k=keep: s * k, out[Columns.STATE_OUT])
+        return obs_buf, act_buf, logp_buf, rew_buf, done_buf, seq_states
+
+    def learn(self, obs_buf, act_buf, logp_buf, rew_buf, done_buf, seq_states) -> None:
+        """Value pass, truncated GAE, `num_epochs` x minibatches of a PPO2 loss with Adam."""
+        p, module, n, steps, seq = PAPER_PPO, self.module, self.num_envs, self.steps, self.seq
+        if self.recurrent:  # (T, N, ...) -> (N * T/seq, seq, ...): each env's sequences of 8
+
+            def rows(a):
+                a = np.ascontiguousarray(np.swapaxes(a, 0, 1))
+                return torch.from_numpy(a.reshape(-1, seq, *a.shape[2:]))
+
+            def unrows(a):
+                return a.reshape(n, steps).T
+
+            # seq_states: T/seq states of (N, H) -> (N * T/seq, H), env-major like `rows`
+            state_in = map_state(lambda *s: torch.stack(s, 1).flatten(0, 1), *seq_states)
+        else:
+
+            def rows(a):
+                return torch.from_numpy(np.ascontiguousarray(a).reshape(-1, *a.shape[2:]))
+
+            def unrows(a):
+                return a.reshape(steps, n)
+
+            state_in = None
+        obs_rows = rows(obs_buf)
+        with torch.no_grad():
+            full = {Columns.OBS: obs_rows}
+            last = {Columns.OBS: torch.from_numpy(self.obs)}
+            if self.recurrent:
+                full[Columns.STATE_IN] = state_in
+                last = {Columns.OBS: last[Columns.OBS][:, None], Columns.STATE_IN: self.state}
+            values = unrows(module.compute_values(full).numpy())
+            last_values = module.compute_values(last).reshape(n).numpy()
+        adv, targets = truncated_gae(rew_buf, done_buf, values, last_values, p.gae_horizon)
+        data = {
+            "actions": rows(act_buf),
+            "logp": rows(logp_buf),
+            "advantages": rows(adv),
+            "targets": rows(targets),
+            "values": rows(values),
+        }
+        per_minibatch = p.minibatch_size // (seq if self.recurrent else 1)
+        for _ in range(p.num_epochs):
+            order = torch.randperm(len(obs_rows))
+            for i in range(0, len(obs_rows), per_minibatch):
+                idx = order[i : i + per_minibatch]
+                batch = {Columns.OBS: obs_rows[idx]}
+                if self.recurrent:
+                    batch[Columns.STATE_IN] = map_state(lambda s, i=idx: s[i], state_in)
+                minibatch = {k: v[idx] for k, v in data.items()}
+                loss = ppo2_loss(module, batch, minibatch, p.clip_param)
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+
+    def start_timing(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.env.close()
+
+
+# ------------------------------------------------------------------------------------ report
+def cpu_name() -> str:
+    """lscpu's model name: timings mean little without it."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.0f}"
+
+
+def parse_layout(text: str) -> tuple[int, int]:
+    n, t = (int(x) for x in text.lower().split("x"))
+    if n < 1 or t < 1 or t % PAPER_PPO.gae_horizon or n * t < PAPER_PPO.minibatch_size:
+        raise argparse.ArgumentTypeError(
+            f"layout {text!r}: need NxT with T a multiple of {PAPER_PPO.gae_horizon} and "
+            f"N*T >= {PAPER_PPO.minibatch_size}"
+        )
+    return n, t
+
+
+def measure(pipelines: dict, iterations: int, warmup: int) -> dict[str, list[dict]]:
+    """Warm every pipeline up, then run them round-robin (order rotating each round), so that
+    a slow spell of a shared machine hits all of them."""
+    for pipe in pipelines.values():
+        for _ in range(warmup):
+            pipe.step()
+        pipe.start_timing()
+    samples: dict[str, list[dict]] = {name: [] for name in pipelines}
+    names = list(pipelines)
+    for r in range(iterations):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(pipelines[name].step())
+    return samples
+
+
+def median(samples: list[dict], key: str) -> float:
+    return statistics.median(s[key] for s in samples)
+
+
+def rate(samples: list[dict]) -> float:
+    """Transitions/s from the median iteration (robust to other jobs' bursts)."""
+    return median(samples, "transitions") / median(samples, "wall")
+
+
+def paired_ratio(a: list[dict], b: list[dict]) -> float:
+    """Median over rounds of rate(a)/rate(b), both measured in the same round."""
+    return statistics.median(
+        (x["transitions"] / x["wall"]) / (y["transitions"] / y["wall"])
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def split_row(model: str, layout: str, name: str, samples: list[dict]) -> str:
+    """Median ms per update of each part."""
+
+    def cell(key: str) -> str:
+        return ms(median(samples, key))
+
+    sampling = learning = other = "—"
+    if "env_step" in samples[0]:
+        for s in samples:
+            s["rest"] = s["sample"] - sum(s[k] for k in STEP_TIMERS)
+            s["sgd"] = s["learn"] - s["learner_connector"]
+        sampling = " / ".join(cell(k) for k in (*STEP_TIMERS, "rest"))
+        learning = f"{cell('learner_connector')} / {cell('sgd')}"
+        other = f"{cell('sync')} / {cell('other')}"
+    return (
+        f"| `{model}` | {layout} | {name} | {cell('wall')} | {cell('sample')} | {sampling} | "
+        f"{cell('learn')} | {learning} | {other} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--models",
+        default="iam,lstm,gru,fnn,fnn8",
+        help=f"comma-separated, from {', '.join(MODELS)}",
+    )
+    parser.add_argument(
+        "--layouts", default="8x128,64x16", help="comma-separated NxT: N envs x T steps per update"
+    )
+    parser.add_argument("--iterations", type=int, default=10, help="timed updates per pipeline")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed updates first")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-stock", action="store_true", help="skip the stock RLlib rows")
+    args = parser.parse_args()
+    models = args.models.split(",")
+    for m in models:
+        if m not in MODELS:
+            parser.error(f"unknown model {m!r}; valid: {', '.join(MODELS)}")
+    layouts = [parse_layout(s) for s in args.layouts.split(",")]
+    if args.iterations < 1 or args.warmup < 1:
+        parser.error("--iterations and --warmup must be >= 1")
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    ray.init(
+        num_cpus=os.cpu_count(),
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+    )
+    command = shlex.join([".venv/bin/python", "benchmarks/train_throughput.py", *sys.argv[1:]])
+    print(f"command: {command}")
+    print(
+        f"CPU: {cpu_name()} x {os.cpu_count()}; torch {torch.__version__} (1 thread), "
+        f"ray {ray.__version__}; {args.iterations} timed rounds after {args.warmup} warm-up "
+        "updates; medians"
+    )
+    print(f"load average at start: {load()}", flush=True)
+    started = time.perf_counter()
+
+    rows, splits, blog = [], [], {}
+    for model in models:
+        for num_envs, steps in layouts:
+            layout = f"{num_envs}x{steps}"
+            pipelines = {
+                "project": AlgoPipeline(project_config(model, num_envs, steps, args.seed), num_envs)
+            }
+            if not args.no_stock:
+                pipelines["stock"] = AlgoPipeline(
+                    stock_config(model, num_envs, steps, args.seed), num_envs
+                )
+            pipelines["bound"] = PlainPipeline(model, num_envs, steps, args.seed)
+            try:
+                samples = measure(pipelines, args.iterations, args.warmup)
+            finally:
+                for pipe in pipelines.values():
+                    pipe.close()
+            proj, bound, stock = samples["project"], samples["bound"], samples.get("stock")
+            if model == "iam":
+                blog[layout] = BLOG_TRANSITIONS / rate(proj) / 3600
+            stock_cells = (
+                [f"{rate(stock):,.0f}", f"{paired_ratio(proj, stock):.2f}x"]
+                if stock
+                else ["—", "—"]
+            )
+            rows.append(
+                f"| `{model}` | {layout} | {rate(proj):,.0f} | {stock_cells[0]} | "
+                f"{rate(bound):,.0f} | {paired_ratio(proj, bound):.2f} | {stock_cells[1]} |"
+            )
+            splits += [split_row(model, layout, name, s) for name, s in samples.items()]
+            print(rows[-1], f"  [{time.perf_counter() - started:.0f} s, load {load()}]", flush=True)
+
+    print()
+    print("## Throughput (env transitions/s, sampling + learning, 1024 transitions per update)")
+    print()
+    print(
+        "| model | layout | project | stock RLlib | plain-torch bound | project/bound "
+        "(target ≥ 0.7) | project/stock (target ≥ 2) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print()
+    print("## Where the time goes (median ms per update of 1024 transitions)")
+    print()
+    print(
+        "sampling detail: env step / module forward / env-to-module connector / "
+        "module-to-env connector / rest (episode bookkeeping); learner detail: learner "
+        "connector (value pass, GAE, padding) / the rest of the update (SGD steps, batching, "
+        "metrics); other: weight sync / the rest of train() (metrics, results)"
+    )
+    print()
+    print(
+        "| model | layout | pipeline | total | sampling | sampling detail | learning "
+        "| learner detail | other |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n".join(splits))
+    print()
+    for layout, hours in blog.items():
+        print(
+            f"one `blog` trial of `iam` ({BLOG_TRANSITIONS:.0e} transitions) at {layout}, "
+            f"at the rate measured above: {hours:.2f} h"
+        )
+    print(f"\nload average at end: {load()}; total {time.perf_counter() - started:.0f} s")
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
