@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,13 @@ def test_fnn_learns_well_above_random(tmp_path):
     frame = load_runs([str(tmp_path / "learn")])
     assert frame["iteration"].max() == 60
     assert frame["episode_return_mean"].tail(5).mean() > 12.5
+
+
+def test_analysis_notebook_runs_on_the_smoke_run(smoke):
+    from test_analysis import run_notebook
+
+    printed = run_notebook(ROOT / "analysis" / "figure5.ipynb", {"RUNS": [str(smoke)], "REPS": 50})
+    assert "Warehouse at 2,048 transitions per trial" in printed
+    ranking = printed.split("By IQM of the final return:", 1)[1].split(". ")[0]
+    ranked = re.findall(r"([a-z0-9_]+) -?\d+\.\d+", ranking)
+    assert sorted(ranked) == sorted(DEFAULT_MODELS)
