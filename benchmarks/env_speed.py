@@ -14,6 +14,7 @@ import platform
 import time
 
 import numpy as np
+from machine import cpu_name
 
 from rllib_iam.envs.warehouse import EPISODE_LENGTH, WarehouseVectorEnv
 from rllib_iam.envs.warehouse_scalar import ScalarWarehouse
@@ -51,7 +52,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,8,64,1024,4096", help="vector sizes N")
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(f"python {platform.python_version()}, numpy {np.__version__}, cpus {cpus}")
+    print(f"{cpu_name()}, python {platform.python_version()}, numpy {np.__version__}, "
+          f"cpus {cpus}")
     base = scalar_rate(args.seconds)
     print("| implementation | N | env steps/s | vs scalar |")
     print("|---|---|---|---|")

@@ -19,12 +19,11 @@ Learner overhead is not part of either side.
 from __future__ import annotations
 
 import argparse
-import platform
-import subprocess
 import time
 from collections.abc import Callable
 
 import torch
+from machine import cpu_name
 from ray.rllib.core.columns import Columns
 from torch import nn
 
@@ -202,18 +201,6 @@ def check_same_network(module: ZooModule, plain: PlainNet) -> None:
             expected, _, _ = plain(obs, plain.initial_hx(4, steps))
         got = module.forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
         assert torch.allclose(got, expected, atol=1e-6), module.NAME
-
-
-def cpu_name() -> str:
-    """lscpu's model name: timings mean little without it."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

@@ -43,10 +43,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -54,6 +52,7 @@ import warnings
 import numpy as np
 import ray
 import torch
+from machine import cpu_name
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core import ALL_MODULES
 from ray.rllib.core.columns import Columns
@@ -385,18 +384,6 @@ class PlainPipeline:
 
 
 # ------------------------------------------------------------------------------------ report
-def cpu_name() -> str:
-    """lscpu's model name: timings mean little without it."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
