@@ -13,7 +13,6 @@ status 2, nothing written. The notebook ``analysis/figure5.ipynb`` uses the same
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from pathlib import Path
@@ -42,6 +41,7 @@ from analysis.stats import (
     table,
     verdict,
 )
+from rllib_iam.cli import OneLineParser
 
 __all__ = ["FIGURE5", "curves", "load_runs", "main", "plot", "plot_seeds", "table",
            "write_report"]
@@ -343,13 +343,8 @@ def write_report(runs: list[str], out: str, axis: str = "transitions", band: str
     return [str(p) for p in paths]
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = _OneLineParser(prog="figure5", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="figure5", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="experiment or storage folders (or URIs)")
     parser.add_argument("--out", required=True, help="folder for the figure and tables")
     parser.add_argument("--axis", default="transitions", choices=list(AXES))

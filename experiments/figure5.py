@@ -20,9 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-import gymnasium as gym
-
 import rllib_iam
+from rllib_iam.cli import OneLineParser
 from rllib_iam.grid import DEFAULT_MODELS, PROFILES, experiment_exists, run_grid
 from rllib_iam.models import MODELS
 from rllib_iam.training import PAPER_PPO, PPO_VARIANTS
@@ -38,13 +37,6 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
     return value
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Errors as one line (no usage block): ``figure5.py: error: ...``, exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -80,7 +72,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if len(set(models)) != len(models):
         fail(f"--models lists a model twice: {args.models}")
     args.models = models
-    envs = sorted(e for e in gym.registry if e.startswith("rllib_iam/"))
+    envs = rllib_iam.env_ids()
     if args.env not in envs:
         fail(f"unknown env {args.env!r}; valid: {', '.join(envs)}")
     if args.ppo not in PPO_VARIANTS:

@@ -19,4 +19,11 @@ if WAREHOUSE_ID not in gym.registry:
         disable_env_checker=True,
     )
 
-__all__ = ["WAREHOUSE_ID"]
+
+
+def env_ids() -> list[str]:
+    """The gymnasium ids this package registers (``rllib_iam/...``), sorted."""
+    return sorted(i for i in gym.registry if i.startswith("rllib_iam/"))
+
+
+__all__ = ["WAREHOUSE_ID", "env_ids"]

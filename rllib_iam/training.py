@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import torch
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
@@ -124,7 +123,7 @@ def ppo_config(
         raise ValueError(f"unknown model {model!r}; valid: {', '.join(MODELS)}")
     if ppo not in PPO_VARIANTS:
         raise ValueError(f"unknown ppo variant {ppo!r}; valid: {', '.join(PPO_VARIANTS)}")
-    envs = sorted(i for i in gym.registry if i.startswith("rllib_iam/"))
+    envs = rllib_iam.env_ids()
     if env not in envs:
         raise ValueError(f"unknown env {env!r}; valid: {', '.join(envs)}")
     for name, value, least in (
