@@ -30,13 +30,15 @@ SUPPORTED_SCHEMES = ("s3", "gs", "file")
 
 
 def positive_int(text: str) -> int:
+    """An integer >= 1, also in scientific notation (``4e6``) when that is a whole number."""
     try:
-        value = int(float(text)) if "e" in text.lower() else int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
+        number = float(text) if "e" in text.lower() else int(text)
+        whole = int(number)
+    except (ValueError, OverflowError):
+        whole = number = 0
+    if number != whole or whole < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+    return whole
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -89,6 +89,7 @@ def test_existing_experiment_is_refused_and_left_alone(smoke):
         (["--seeds", "-2"], "must be a positive integer"),
         (["--timesteps", "0"], "must be a positive integer"),
         (["--timesteps", "lots"], "must be a positive integer"),
+        (["--timesteps", "1.5e0"], "must be a positive integer"),
         (["--ppo", "trpo"], "unknown --ppo 'trpo'"),
         (["--storage-path", "ftp://host/x"], "unsupported storage URI scheme 'ftp'"),
         (["--storage-path", "/proc/version"], "is not a writable folder"),
