@@ -7,6 +7,7 @@ On a laptop this starts Ray locally; with ``RAY_ADDRESS`` set, or through
     python experiments/figure5.py --profile smoke       # 2 iterations per model (minutes)
     python experiments/figure5.py --profile blog --storage-path s3://bucket/iam
     python experiments/figure5.py --name figure5-quick --resume     # after an interruption
+    python experiments/figure5.py --profile blog --seeds 1 --first-seed 2 --name blog-seed2
 
 Results: ``<storage-path>/<name>/<model>_seed<k>/`` (Tune's result.json, progress.csv,
 TensorBoard events, checkpoints); the figure and table are written next to them
@@ -50,6 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
                         help=f"comma-separated, any of {', '.join(MODELS)}")
     parser.add_argument("--seeds", type=positive_int, help="seeds per model (profile default)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds run first-seed .. first-seed + seeds - 1 (default 0), so a "
+                             "long grid can run in chunks of seeds")
     parser.add_argument("--timesteps", type=positive_int,
                         help="env transitions per trial (overrides the profile)")
     parser.add_argument("--env", default=rllib_iam.WAREHOUSE_ID, help="gymnasium id")
@@ -83,6 +87,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if runners and PAPER_PPO.num_envs % runners:
         fail(f"--cpus-per-trial {args.cpus_per_trial}: the {PAPER_PPO.num_envs} envs must split "
              f"evenly over {runners} env runners")
+    if args.first_seed < 0:
+        fail(f"--first-seed must be 0 or more, got {args.first_seed}")
     profile = PROFILES[args.profile]
     args.seeds = args.seeds or profile.seeds
     args.timesteps = args.timesteps or profile.timesteps
@@ -120,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run_grid(
         models=args.models,
         seeds=args.seeds,
+        first_seed=args.first_seed,
         timesteps=args.timesteps,
         env=args.env,
         ppo=args.ppo,

@@ -148,6 +148,7 @@ def run_grid(
     checkpoint_every: int,
     max_concurrent: int | None,
     cpus_per_trial: int,
+    first_seed: int = 0,
     verbose: int = 1,
 ):
     """Run (or resume) the grid; returns Tune's `ResultGrid`. Inputs are checked by the caller."""
@@ -165,7 +166,7 @@ def run_grid(
 
     param_space = {
         "model": tune.grid_search(models),
-        "seed": tune.grid_search(list(range(seeds))),
+        "seed": tune.grid_search(list(range(first_seed, first_seed + seeds))),
         "env": env,
         "timesteps": timesteps,
         "ppo": ppo,
