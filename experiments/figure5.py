@@ -23,9 +23,9 @@ from pathlib import Path
 
 import rllib_iam
 from rllib_iam.cli import OneLineParser
-from rllib_iam.grid import DEFAULT_MODELS, PROFILES, experiment_exists, run_grid
+from rllib_iam.grid import DEFAULT_MODELS, PROFILES, experiment_exists, profiles_for, run_grid
 from rllib_iam.models import MODELS
-from rllib_iam.training import PAPER_PPO, PPO_VARIANTS
+from rllib_iam.training import PPO_VARIANTS, paper_ppo_for
 
 SUPPORTED_SCHEMES = ("s3", "gs", "file")
 
@@ -84,12 +84,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.ppo not in PPO_VARIANTS:
         fail(f"unknown --ppo {args.ppo!r}; valid: {', '.join(PPO_VARIANTS)}")
     runners = args.cpus_per_trial - 1
-    if runners and PAPER_PPO.num_envs % runners:
-        fail(f"--cpus-per-trial {args.cpus_per_trial}: the {PAPER_PPO.num_envs} envs must split "
+    num_envs = paper_ppo_for(args.env).num_envs
+    if runners and num_envs % runners:
+        fail(f"--cpus-per-trial {args.cpus_per_trial}: the {num_envs} envs must split "
              f"evenly over {runners} env runners")
     if args.first_seed < 0:
         fail(f"--first-seed must be 0 or more, got {args.first_seed}")
-    profile = PROFILES[args.profile]
+    profile = profiles_for(args.env)[args.profile]
     args.seeds = args.seeds or profile.seeds
     args.timesteps = args.timesteps or profile.timesteps
     args.checkpoint_every = profile.checkpoint_every

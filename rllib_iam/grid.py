@@ -24,7 +24,7 @@ from ray.rllib.utils.metrics import (
 from ray.tune.result import TIME_THIS_ITER_S, TIME_TOTAL_S
 
 from rllib_iam.models import count_params
-from rllib_iam.training import PAPER_PPO, ppo_config
+from rllib_iam.training import paper_ppo_for, ppo_config
 
 FIGURE5 = "figure5"
 """Result key under which each iteration's Figure 5 record is logged."""
@@ -57,7 +57,16 @@ PROFILES: dict[str, Profile] = {
 }
 """``smoke``: every model, 1 seed, 2 iterations (the tests). ``quick``: a laptop run that
 separates learners from random. ``blog``: the public reproductions' budget (4e6 transitions).
-``paper``: the paper's 4e6 reference steps of 8 envs = 32e6 transitions."""
+``paper``: the paper's 4e6 reference steps of 8 envs = 32e6 transitions. These are
+Warehouse's, and every env's without an entry in `PROFILES_BY_ENV`."""
+
+PROFILES_BY_ENV: dict[str, dict[str, Profile]] = {}
+"""Per env id, the profiles that differ from Warehouse's (same four names)."""
+
+
+def profiles_for(env: str) -> dict[str, Profile]:
+    """The four profiles for `env`: its own where it has them, Warehouse's otherwise."""
+    return {**PROFILES, **PROFILES_BY_ENV.get(env, {})}
 
 DEFAULT_MODELS = ("iam", "lstm", "gru", "fnn", "fnn8")
 """Figure 5's models plus the GRU the reproductions found competitive."""
@@ -69,6 +78,7 @@ class Figure5Metrics(RLlibCallback):
 
     def on_algorithm_init(self, *, algorithm, **kwargs: Any) -> None:
         self._params = count_params(algorithm.get_module())
+        self._num_envs = paper_ppo_for(algorithm.config.env).num_envs
 
     def on_train_result(self, *, algorithm, result: dict, **kwargs: Any) -> None:
         runners = result.get(ENV_RUNNER_RESULTS, {})
@@ -76,7 +86,7 @@ class Figure5Metrics(RLlibCallback):
         elapsed = result.get(TIME_THIS_ITER_S) or float("nan")
         result[FIGURE5] = {
             TRANSITIONS: transitions,
-            REFERENCE_STEPS: transitions / PAPER_PPO.num_envs,
+            REFERENCE_STEPS: transitions / self._num_envs,
             RETURN: float(runners.get(EPISODE_RETURN_MEAN, float("nan"))),
             WALL_TIME: float(result.get(TIME_TOTAL_S) or float("nan")),
             TRANSITIONS_PER_S: runners.get(NUM_ENV_STEPS_SAMPLED, 0) / elapsed,
@@ -87,6 +97,7 @@ class Figure5Metrics(RLlibCallback):
 def trial_ppo_config(spec: dict[str, Any]):
     """The full `PPOConfig` of one grid trial, from its small Tune config."""
     runners = int(spec.get("num_env_runners", 0))
+    num_envs = paper_ppo_for(spec["env"]).num_envs
     config = ppo_config(
         spec["model"],
         spec["env"],
@@ -94,7 +105,7 @@ def trial_ppo_config(spec: dict[str, Any]):
         total_timesteps=int(spec["timesteps"]),
         ppo=spec["ppo"],
         num_env_runners=runners,
-        num_envs=PAPER_PPO.num_envs // max(1, runners),
+        num_envs=num_envs // max(1, runners),
     )
     existing = config.callbacks_class
     existing = list(existing) if isinstance(existing, (list, tuple)) else [existing]

@@ -75,6 +75,16 @@ class PaperPPO:
 
 
 PAPER_PPO = PaperPPO()
+"""Warehouse's settings, also the default of every env without its own entry below."""
+
+PAPER_PPO_BY_ENV: dict[str, PaperPPO] = {rllib_iam.WAREHOUSE_ID: PAPER_PPO}
+"""The reference's PPO per environment id (paper.md's PPO table); envs add theirs here, e.g.
+``PAPER_PPO_BY_ENV[TRAFFIC_ID] = dataclasses.replace(PAPER_PPO, gae_horizon=128, ...)``."""
+
+
+def paper_ppo_for(env: str) -> PaperPPO:
+    """The reference's PPO settings for `env` (Warehouse's where the env has none)."""
+    return PAPER_PPO_BY_ENV.get(env, PAPER_PPO)
 
 
 class OneTorchThread(RLlibCallback):
@@ -98,9 +108,9 @@ def ppo_config(
     seed: int = 0,
     total_timesteps: int,
     ppo: str = "paper",
-    num_envs: int = PAPER_PPO.num_envs,
-    rollout_fragment_length: int = PAPER_PPO.rollout_fragment_length,
-    minibatch_size: int = PAPER_PPO.minibatch_size,
+    num_envs: int | None = None,
+    rollout_fragment_length: int | None = None,
+    minibatch_size: int | None = None,
     num_env_runners: int = 0,
     model_config: dict[str, Any] | None = None,
 ) -> PPOConfig:
@@ -112,10 +122,11 @@ def ppo_config(
         seed: `config.debugging(seed=...)`, which RLlib passes to every env runner and learner.
         total_timesteps: env transitions the run will take; the lr and ε schedules end there.
         ppo: ``"paper"`` or ``"rllib"`` (module docstring).
-        num_envs: environments per env runner.
+        num_envs: environments per env runner (default: `paper_ppo_for(env)`'s).
         rollout_fragment_length: steps per environment between updates; the update has
-            `num_envs * rollout_fragment_length * max(1, num_env_runners)` transitions.
-        minibatch_size: transitions per SGD minibatch.
+            `num_envs * rollout_fragment_length * max(1, num_env_runners)` transitions
+            (default: `paper_ppo_for(env)`'s).
+        minibatch_size: transitions per SGD minibatch (default: `paper_ppo_for(env)`'s).
         num_env_runners: remote env runners (0 samples in the algorithm's own process).
         model_config: extra model keys (e.g. ``param_budget``), over the paper's BPTT length.
     """
@@ -126,6 +137,11 @@ def ppo_config(
     envs = rllib_iam.env_ids()
     if env not in envs:
         raise ValueError(f"unknown env {env!r}; valid: {', '.join(envs)}")
+    p = paper_ppo_for(env)
+    num_envs = p.num_envs if num_envs is None else num_envs
+    if rollout_fragment_length is None:
+        rollout_fragment_length = p.rollout_fragment_length
+    minibatch_size = p.minibatch_size if minibatch_size is None else minibatch_size
     for name, value, least in (
         ("total_timesteps", total_timesteps, 1),
         ("num_envs", num_envs, 1),
@@ -161,7 +177,7 @@ def ppo_config(
             rl_module_spec=module_spec(
                 model,
                 env_id=env,
-                **{"max_seq_len": PAPER_PPO.max_seq_len, **(model_config or {})},
+                **{"max_seq_len": p.max_seq_len, **(model_config or {})},
             )
         )
         .training(train_batch_size_per_learner=train_batch_size, minibatch_size=minibatch_size)
@@ -169,7 +185,6 @@ def ppo_config(
         .debugging(seed=seed)
     )
     if paper:
-        p = PAPER_PPO
         config.training(
             learner_class=PaperPPOTorchLearner,
             num_epochs=p.num_epochs,
