@@ -45,6 +45,11 @@ REQUIRED = ("iteration", "transitions", "episode_return_mean")
 TRIAL_FILES = frozenset({"result.json", "progress.csv", "params.json"})
 TUNE_STATE = re.compile(r"^(experiment_state-.*\.json|basic-variant-state-.*\.json|tuner\.pkl)$")
 TRIAL_NAME = re.compile(r"^(?P<model>.+)_seed(?P<seed>\d+)$")
+CONFIG_COLUMNS = ("trial", "model", "seed", "env", "ppo", "budget", "complete")
+TIDY_COLUMNS = (*CONFIG_COLUMNS, *COLUMNS)
+"""The tidy frame's columns, in order; also the header of an exported tidy file."""
+TIDY_SUFFIXES = (".csv", ".csv.gz")
+"""Exported tidy files (`analysis.export`): one trial per file, read like a trial folder."""
 
 
 class ResultsError(ValueError):
@@ -108,6 +113,42 @@ def find_trials(fs, root: str, depth: int = 2) -> list[str]:
         else:
             trials += find_trials(fs, folder.path, depth - 1)
     return trials
+
+
+def tidy_files(fs, folder: str) -> list[str]:
+    """Exported tidy files directly inside ``folder`` (not below it)."""
+    import pyarrow.fs
+
+    return sorted(e.path for e in _listing(fs, folder)
+                  if e.type == pyarrow.fs.FileType.File and e.base_name.endswith(TIDY_SUFFIXES))
+
+
+def load_tidy(fs, path: str, label: str) -> pd.DataFrame | None:
+    """One exported trial (`analysis.export`), or None with a warning saying why."""
+    name = path.rsplit("/", 1)[-1]
+    try:
+        with fs.open_input_stream(path, compression=None) as f:
+            raw = f.read()
+        frame = pd.read_csv(io.BytesIO(raw), compression="gzip" if name.endswith(".gz") else None)
+    except (OSError, EOFError, ValueError, pd.errors.ParserError) as err:
+        _warn(label, f"unreadable tidy file ({str(err).splitlines()[0]}); skipped")
+        return None
+    missing = [c for c in TIDY_COLUMNS if c not in frame]
+    if missing:
+        _warn(label, f"tidy file lacks column(s) {', '.join(missing)}; skipped")
+        return None
+    frame = frame.dropna(subset=["iteration", "transitions"])
+    if frame.empty:
+        _warn(label, "tidy file has no iteration; skipped")
+        return None
+    numbers = {c: float for c in (*COLUMNS, "budget") if c != "iteration"}
+    frame = frame.loc[:, list(TIDY_COLUMNS)].astype({**numbers, "seed": int, "iteration": int,
+                                                     "complete": bool})
+    for column in ("trial", "model", "env", "ppo"):
+        frame[column] = frame[column].astype(str)
+    if not frame["complete"].all():
+        _warn(frame["trial"].iloc[0], "unfinished; drawn in the figure, left out of the table")
+    return frame.sort_values("iteration").reset_index(drop=True)
 
 
 def _label(trial: str) -> str:
@@ -287,11 +328,14 @@ def load_runs(runs: list[str] | str) -> pd.DataFrame:
             raise ResultsError(f"cannot read {run}: {str(err).splitlines()[0]}") from None
         if info.type == pyarrow.fs.FileType.NotFound:
             raise ResultsError(f"no such results folder: {run}")
-        if info.type != pyarrow.fs.FileType.Directory:
-            raise ResultsError(f"not a folder: {run}")
-        found = find_trials(fs, root.rstrip("/"))
+        if info.type == pyarrow.fs.FileType.Directory:
+            found = find_trials(fs, root.rstrip("/")) + tidy_files(fs, root.rstrip("/"))
+        elif root.endswith(TIDY_SUFFIXES):
+            found = [root]
+        else:
+            raise ResultsError(f"not a folder or a tidy .csv/.csv.gz file: {run}")
         if not found:
-            raise ResultsError(f"no Tune trials under {run}")
+            raise ResultsError(f"no Tune trials or tidy result files under {run}")
         for trial in found:
             if (fs.type_name, trial) in seen:  # a folder given twice is read once
                 continue
@@ -299,11 +343,14 @@ def load_runs(runs: list[str] | str) -> pd.DataFrame:
             label = _label(trial)
             trials[label if label not in trials else f"{fs.type_name}:{trial}"] = (fs, trial)
     frames = [f for label, (fs, trial) in trials.items()
-              if (f := load_trial(fs, trial, label)) is not None]
+              if (f := (load_tidy if trial.endswith(TIDY_SUFFIXES) else load_trial)(
+                  fs, trial, label)) is not None]
     if not frames:
         raise ResultsError(f"no usable trial results under {', '.join(runs)} "
                            "(see the warnings above)")
     frame = pd.concat(frames, ignore_index=True)
+    # a trial given both as its folder and as its exported file is one trial
+    frame = frame.drop_duplicates(["trial", "iteration"], keep="first")
     frame = _one_trial_per_seed(frame)
     variants = frame.groupby("env")["ppo"].transform("nunique")
     other = (variants > 1) & (frame["ppo"] != "paper")

@@ -268,8 +268,8 @@ def test_figure_layout(tmp_path):
 @pytest.mark.parametrize("runs, message", [
     (["missing"], "no such results folder"),
     (["ftp://host/runs"], "unsupported URI scheme 'ftp'"),
-    (["empty"], "no Tune trials under"),
-    (["junk"], "no Tune trials under"),
+    (["empty"], "no Tune trials or tidy result files under"),
+    (["junk"], "no Tune trials or tidy result files under"),
 ])
 def test_bad_input_is_one_line_and_exit_2_with_nothing_written(runs, message, tmp_path, capsys,
                                                                monkeypatch):
