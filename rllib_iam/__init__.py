@@ -1,9 +1,9 @@
 """rllib-iam: influence-aware memory (Suau et al.) and its baselines on Ray RLlib.
 
 Importing the package registers the environments with gymnasium:
-``rllib_iam/Warehouse-v0`` (``gymnasium.make`` gives one env; ``gymnasium.make_vec(...,
-vectorization_mode="vector_entry_point")`` and RLlib's ``gym_env_vectorize_mode=
-"vector_entry_point"`` give the native numpy vector env).
+``rllib_iam/Warehouse-v0`` and ``rllib_iam/Traffic-v0`` (``gymnasium.make`` gives one env;
+``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`` and RLlib's
+``gym_env_vectorize_mode="vector_entry_point"`` give the native vector env).
 """
 
 import gymnasium as gym
@@ -19,6 +19,18 @@ if WAREHOUSE_ID not in gym.registry:
         disable_env_checker=True,
     )
 
+TRAFFIC_ID = "rllib_iam/Traffic-v0"
+"""SUMO through libsumo (`rllib_iam.envs.traffic`); its simulations start at the first reset."""
+
+if TRAFFIC_ID not in gym.registry:
+    gym.register(
+        TRAFFIC_ID,
+        entry_point="rllib_iam.envs.traffic:TrafficEnv",
+        vector_entry_point="rllib_iam.envs.traffic:TrafficVectorEnv",
+        max_episode_steps=None,
+        disable_env_checker=True,
+    )
+
 
 
 def env_ids() -> list[str]:
@@ -26,4 +38,4 @@ def env_ids() -> list[str]:
     return sorted(i for i in gym.registry if i.startswith("rllib_iam/"))
 
 
-__all__ = ["WAREHOUSE_ID", "env_ids"]
+__all__ = ["TRAFFIC_ID", "WAREHOUSE_ID", "env_ids"]

@@ -1,0 +1,230 @@
+"""The Traffic task on real SUMO, rule by rule (shared/spec/traffic.md)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import rllib_iam
+from rllib_iam.envs import sumo_loop
+from rllib_iam.envs.traffic import (
+    D_SETS,
+    EPISODE_LENGTH,
+    GREENS,
+    OBS_SIZE,
+    Light,
+    TrafficSim,
+    TrafficVectorEnv,
+    cell,
+    observe,
+    resolve_d_set,
+)
+
+NORTH, WEST = 0, 1
+
+
+@pytest.fixture
+def sim():
+    """This process's one in-process libsumo simulation, for the tests that look inside."""
+    sim = TrafficSim("libsumo")
+    yield sim
+    sim.close()
+
+
+def run(env: TrafficVectorEnv, actions: np.ndarray):
+    """Step through `actions` (steps x N); returns obs, rewards and done flags, each stacked."""
+    out = [env.step(a) for a in actions]
+    return (np.stack([o[0] for o in out]), np.stack([o[1] for o in out]),
+            np.stack([o[2] | o[3] for o in out]))
+
+
+# -- the network ------------------------------------------------------------------------------
+def test_network_lengths_and_link_order_match_the_reference(sim):
+    sim.reset(0, fresh=True)
+    lane = sim.sumo.lane
+    lengths = {e: lane.getLength(f"{e}_0") for e in sumo_loop.CIRCUIT}
+    assert lengths == pytest.approx({"L61": 29.6, "L64": 29.6, "L62": 33.6, "L63": 33.6,
+                                     "L65": 56.0, "L68": 56.0, "L66": 60.0, "L67": 60.0})
+    links = [link[0][:2] for link in sim.sumo.trafficlight.getControlledLinks(sumo_loop.TLS_ID)]
+    assert links == [("L68_0", "L61_0"), ("L68_0", "L65_0"), ("L64_0", "L61_0"),
+                     ("L64_0", "L65_0")]
+
+
+@pytest.mark.parametrize("route, steps", [("A", 234), ("B", 286)])
+def test_a_lone_car_under_green_finishes_its_route_when_the_spec_says(sim, route, steps):
+    sim._load(sumo_loop.sumo_args(route, 0))
+    n = 0
+    while sim.sumo.simulation.getMinExpectedNumber() > 0 and n < 400:
+        sim.sumo.trafficlight.setRedYellowGreenState(sumo_loop.TLS_ID, "GGGG")
+        sim.sumo.simulationStep()
+        n += 1
+    assert n == steps
+
+
+def test_route_draws_follow_python_random_and_cover_64_patterns():
+    assert sumo_loop.ROUTES["A"][0] == "L67" and sumo_loop.ROUTES["A"][-1] == "L62"
+    assert sumo_loop.ROUTES["B"][0] == "L63" and sumo_loop.ROUTES["B"][-1] == "L66"
+    assert len(sumo_loop.ROUTES["A"]) == 36 and len(sumo_loop.ROUTES["B"]) == 44
+    draws = {sumo_loop.draw_routes(s) for s in range(2000)}
+    assert len(draws) == 64 and {len(d) for d in draws} == {6}
+    assert sumo_loop.draw_routes(7) == sumo_loop.draw_routes(7)
+
+
+# -- the observation ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "lane, position, index",
+    [
+        ("L68_0", 36.0, 0),  # front at y = 64: the northmost cell of the column
+        ("L68_0", 56.0, 5),  # at the north stop line (y = 44)
+        ("L61_0", 26.0, 14),  # y = 6.8: the last cell before leaving southwards (d-set)
+        ("L64_0", 29.6, 21),  # at the west stop line (x = 32.8)
+        ("L65_0", 20.0, 29),  # x = 64: the last cell before leaving eastwards (d-set)
+    ],
+)
+def test_a_car_placed_on_a_lane_lights_up_its_cell(sim, lane, position, index):
+    sim.reset(0, fresh=True)
+    sim.step(NORTH)  # car0 departs at t = 0 on L67 or L63, both outside the box
+    assert sim.observe()[0].sum() == 0
+    sim.sumo.vehicle.moveTo("car0", lane, position)
+    obs = sim.observe()[0]
+    assert obs.shape == (OBS_SIZE,)
+    assert np.flatnonzero(obs).tolist() == [index] and obs[index] == 1.0
+
+
+def test_the_junction_centre_is_both_index_6_and_23():
+    assert cell(40.0) == 12 and cell(38.0) == 12 and cell(42.0) == 12  # half to even
+    assert np.flatnonzero(observe([(40.0, 40.0)])).tolist() == [6, 23]
+    assert not observe([(38.4, 3.2), (3.2, 38.4), (8.0, 8.0)]).any()  # outside the box
+
+
+def test_reward_counts_standing_cars(sim):
+    """Red for the north approach all along: cars queue there and the reward falls."""
+    sim.reset(3, fresh=True)
+    rewards = [sim.step(WEST)[1] for _ in range(120)]
+    assert max(rewards) == 0.0 and min(rewards) < -0.1
+    assert all(r * 10 == pytest.approx(round(r * 10)) for r in rewards)  # -(cars)/10
+    assert min(rewards) >= -0.6
+
+
+# -- the light -------------------------------------------------------------------------------
+def test_a_switch_gives_six_yellow_steps_then_the_new_green():
+    light = Light()
+    states = [light.step(a) for a in [NORTH, NORTH, WEST] + [NORTH] * 6 + [NORTH]]
+    assert states[:2] == [GREENS[NORTH]] * 2
+    assert states[2:8] == ["yyrr"] * 6  # the action is ignored during the yellow
+    assert states[8] == GREENS[WEST]  # quirk 2: the green chosen when the yellow began
+    assert states[9] == "rryy"  # ... and the agent, still asking north, switches back
+
+
+def test_clean_light_goes_to_the_green_asked_for_after_the_yellow():
+    light = Light()
+    states = [light.step(a, quirks=False) for a in [NORTH, WEST] + [NORTH] * 6]
+    assert states[1:7] == ["yyrr"] * 6 and states[7] == GREENS[NORTH]
+
+
+# -- episodes, seeds, vector env ------------------------------------------------------------
+def test_random_policy_plays_full_episodes_with_the_spec_return():
+    """8 random episodes of 250 steps; the spec: a uniformly random policy scores about -41."""
+    env = gym.make_vec(rllib_iam.TRAFFIC_ID, num_envs=8, vectorization_mode="vector_entry_point")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (8, OBS_SIZE) and not obs.any()
+    rng = np.random.default_rng(0)
+    _, rewards, done = run(env, rng.integers(0, 2, (EPISODE_LENGTH, 8)))
+    env.close()
+    assert done[-1].all() and not done[:-1].any()  # every episode ends at step 250
+    returns = rewards.sum(axis=0)
+    assert (returns < 0).all() and (rewards <= 0).all()
+    assert -46 < returns.mean() < -36, returns
+
+
+def test_same_seed_same_episodes_across_processes_and_autoreset():
+    """Two vector envs side by side in one process (the first's sub-env 0 in this process, the
+    rest in worker processes) give the same episodes; a NEXT_STEP autoreset gives zeros."""
+    actions = np.random.default_rng(1).integers(0, 2, (EPISODE_LENGTH + 40, 2))
+    envs, results = [TrafficVectorEnv(2), TrafficVectorEnv(2)], []
+    for env in envs:
+        env.reset(seed=5)
+        results.append(run(env, actions))
+    assert [type(s).__name__ for e in envs for s in e._sims] == ["_Local"] + ["_Remote"] * 3
+    for env in envs:
+        env.close()
+    (obs_a, rew_a, done_a), (obs_b, rew_b, _) = results
+    np.testing.assert_array_equal(obs_a, obs_b)
+    np.testing.assert_array_equal(rew_a, rew_b)
+    assert done_a[EPISODE_LENGTH - 1].all()
+    assert not obs_a[EPISODE_LENGTH].any() and (rew_a[EPISODE_LENGTH] == 0).all()
+    assert obs_a[EPISODE_LENGTH + 10:].any()  # the next episode runs
+    other = TrafficVectorEnv(2)
+    other.reset(seed=6)
+    _, rew_c, _ = run(other, actions[:100])
+    other.close()
+    assert not np.array_equal(rew_a[:100], rew_c)
+
+
+def test_neighbouring_workers_share_episodes_unless_clean():
+    """Quirk 3: sub-env 0's second episode is sub-env 1's first (seed s + i + k)."""
+    north = np.zeros((2 * EPISODE_LENGTH + 1, 2), dtype=np.int64)
+    for quirks in (True, False):
+        env = TrafficVectorEnv(2, quirks=quirks)
+        env.reset(seed=11)
+        _, rewards, _ = run(env, north)
+        env.close()
+        second_of_0 = rewards[EPISODE_LENGTH + 1 :, 0]
+        first_of_1 = rewards[:EPISODE_LENGTH, 1]
+        assert np.array_equal(second_of_0, first_of_1) == quirks
+
+
+def test_frame_stack_and_time_limit_as_terminal():
+    env = TrafficVectorEnv(1, frame_stack=32, time_limit_as_terminal=True)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (1, 32 * OBS_SIZE)
+    frames = [env.step(np.array([NORTH])) for _ in range(EPISODE_LENGTH)]
+    env.close()
+    last, _, terminated, truncated, _ = frames[-1]
+    assert terminated[0] and not truncated[0]
+    stacked = last.reshape(32, OBS_SIZE)
+    np.testing.assert_array_equal(stacked[1], frames[-2][0].reshape(32, OBS_SIZE)[0])
+
+
+def test_single_env_and_traci_backend_agree():
+    actions = np.random.default_rng(2).integers(0, 2, 60)
+    returns = []
+    for backend in ("libsumo", "traci"):
+        env = gym.make(rllib_iam.TRAFFIC_ID, backend=backend)
+        env.reset(seed=4)
+        returns.append([env.step(int(a))[1] for a in actions])
+        env.close()
+    assert returns[0] == returns[1] and min(returns[0]) < 0
+
+
+def test_d_set_by_name():
+    assert D_SETS["reference"] == [13, 14, 28, 29] == resolve_d_set("reference")
+    with pytest.raises(ValueError, match="unknown Traffic d-set 'items'; valid names: reference"):
+        resolve_d_set("items")
+    with pytest.raises(ValueError, match="within \\[0, 30\\)"):
+        resolve_d_set([3, 30])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"flicker": 0.5}, "unknown Traffic option(s) flicker; valid: quirks"),
+        ({"frame_stack": 0}, "frame_stack must be an integer >= 1"),
+        ({"backend": "sumo-gui"}, "unknown backend 'sumo-gui'; valid: libsumo, traci"),
+    ],
+)
+def test_bad_options_are_one_line_errors(kwargs, message):
+    with pytest.raises(ValueError) as err:
+        TrafficVectorEnv(1, **kwargs)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bad_actions_and_step_before_reset_are_refused():
+    env = TrafficVectorEnv(1)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.array([0]))
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="Discrete\\(2\\)"):
+        env.step(np.array([2]))
+    env.close()
