@@ -17,14 +17,22 @@ TensorBoard events, checkpoints); the figure and table are written next to them
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
 import rllib_iam
 from rllib_iam.cli import OneLineParser
-from rllib_iam.grid import DEFAULT_MODELS, PROFILES, experiment_exists, profiles_for, run_grid
-from rllib_iam.models import MODELS
+from rllib_iam.grid import (
+    PROFILES,
+    default_models_for,
+    experiment_exists,
+    profiles_for,
+    run_grid,
+    stored_trials,
+)
+from rllib_iam.models import MODELS, count_params, module_spec
 from rllib_iam.training import PPO_VARIANTS, paper_ppo_for
 
 SUPPORTED_SCHEMES = ("s3", "gs", "file")
@@ -42,22 +50,41 @@ def positive_int(text: str) -> int:
     return whole
 
 
+def param_budget(text: str, env: str, fail) -> int:
+    """``--param-budget``: a positive count, or a model name standing for its default count."""
+    if text in MODELS:
+        try:
+            return count_params(module_spec(text, env).build())
+        except ValueError as err:
+            fail(f"--param-budget {text}: {err}")
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        fail(f"--param-budget must be a positive count or a model name ({', '.join(MODELS)}), "
+             f"got {text!r}")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = OneLineParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--profile", default="quick", help=f"one of {', '.join(PROFILES)}")
-    parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
+    parser.add_argument("--profile", help=f"one of {', '.join(PROFILES)} (default quick)")
+    parser.add_argument("--models",
                         help=f"comma-separated, any of {', '.join(MODELS)}")
     parser.add_argument("--seeds", type=positive_int, help="seeds per model (profile default)")
-    parser.add_argument("--first-seed", type=int, default=0,
+    parser.add_argument("--first-seed", type=int,
                         help="seeds run first-seed .. first-seed + seeds - 1 (default 0), so a "
                              "long grid can run in chunks of seeds")
     parser.add_argument("--timesteps", type=positive_int,
                         help="env transitions per trial (overrides the profile)")
-    parser.add_argument("--env", default=rllib_iam.WAREHOUSE_ID, help="gymnasium id")
-    parser.add_argument("--ppo", default="paper", help=f"one of {', '.join(PPO_VARIANTS)}")
+    parser.add_argument("--env", help=f"gymnasium id (default {rllib_iam.WAREHOUSE_ID})")
+    parser.add_argument("--model-config", metavar="JSON",
+                        help='model options for every model, e.g. \'{"d_set": "items"}\'')
+    parser.add_argument("--param-budget", metavar="N|MODEL",
+                        help="scale each model's widths to N parameters, or to MODEL's count "
+                             "(e.g. iam: the parameter-matched comparison)")
+    parser.add_argument("--ppo", help=f"one of {', '.join(PPO_VARIANTS)} (default paper)")
     parser.add_argument("--storage-path", default="runs", help="local folder or s3://, gs:// URI")
     parser.add_argument("--name", help="experiment name (default figure5-<profile>)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -68,6 +95,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
 
     fail = parser.error
+    grid_flags = {flag: getattr(args, flag.lstrip("-").replace("-", "_")) is not None
+                  for flag in GRID_FLAGS}
+    args.profile = args.profile or "quick"
+    args.models = args.models or ",".join(default_models_for(args.env or rllib_iam.WAREHOUSE_ID))
+    args.first_seed = 0 if args.first_seed is None else args.first_seed
+    args.env = args.env or rllib_iam.WAREHOUSE_ID
+    args.model_config = args.model_config or "{}"
+    args.ppo = args.ppo or "paper"
 
     if args.profile not in PROFILES:
         fail(f"unknown profile {args.profile!r}; valid: {', '.join(PROFILES)}")
@@ -81,6 +116,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     envs = rllib_iam.env_ids()
     if args.env not in envs:
         fail(f"unknown env {args.env!r}; valid: {', '.join(envs)}")
+    try:
+        model_config = json.loads(args.model_config)
+    except json.JSONDecodeError as err:
+        fail(f"--model-config is not JSON ({err.msg}): {args.model_config}")
+    if not isinstance(model_config, dict):
+        fail(f"--model-config must be a JSON object, got {args.model_config}")
+    if "env_id" in model_config:
+        fail("--model-config cannot set env_id; use --env")
+    if args.param_budget is not None:
+        if "param_budget" in model_config:
+            fail("--param-budget and --model-config's param_budget conflict; give one")
+        model_config["param_budget"] = param_budget(args.param_budget, args.env, fail)
+    for model in models:
+        try:
+            module_spec(model, args.env, **model_config)
+        except (ValueError, TypeError) as err:
+            fail(f"--model-config for {model}: {err}")
+    args.model_config = model_config
     if args.ppo not in PPO_VARIANTS:
         fail(f"unknown --ppo {args.ppo!r}; valid: {', '.join(PPO_VARIANTS)}")
     runners = args.cpus_per_trial - 1
@@ -119,7 +172,53 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
              "continue it or --name to start another")
     if args.resume and not exists:
         fail(f"nothing to resume: no experiment {args.name!r} in {storage!r}")
+    if args.resume:
+        conflict = resume_conflict(args, grid_flags, stored_trials(storage, args.name))
+        if conflict:
+            fail(f"--resume continues {args.name!r} as it was started, but {conflict}; drop the "
+                 "flag, or start another experiment with --name")
     return args
+
+
+GRID_FLAGS = ("--profile", "--models", "--seeds", "--first-seed", "--timesteps", "--env",
+              "--model-config", "--param-budget", "--ppo", "--cpus-per-trial")
+"""Flags that shape the grid: with --resume they may only repeat what the experiment was
+started with (Tune restores the stored grid; a different value would be silently ignored)."""
+
+
+def resume_conflict(args: argparse.Namespace, given: dict[str, bool],
+                    trials: list[dict]) -> str | None:
+    """What an explicitly given grid flag contradicts in the stored trials' configs."""
+    if not trials:  # interrupted before any trial wrote its config: nothing to compare
+        return None
+    stored = {
+        "models": sorted({t["model"] for t in trials}),
+        "seeds": sorted({int(t["seed"]) for t in trials}),
+        "timesteps": sorted({int(t.get("timesteps", 0)) for t in trials}),
+        "env": sorted({t.get("env") for t in trials}),
+        "ppo": sorted({t.get("ppo") for t in trials}),
+        "model_config": sorted({json.dumps(t.get("model_config") or {}, sort_keys=True)
+                                for t in trials}),
+        "cpus_per_trial": sorted({int(t.get("num_env_runners", 0)) + 1 for t in trials}),
+    }
+    asked = {
+        "models": (("--models",), sorted(args.models)),
+        "seeds": (("--seeds", "--first-seed"),
+                  list(range(args.first_seed, args.first_seed + args.seeds))),
+        "timesteps": (("--timesteps", "--profile"), [args.timesteps]),
+        "env": (("--env",), [args.env]),
+        "ppo": (("--ppo",), [args.ppo]),
+        "model_config": (("--model-config", "--param-budget"),
+                         [json.dumps(args.model_config, sort_keys=True)]),
+        "cpus_per_trial": (("--cpus-per-trial",), [args.cpus_per_trial]),
+    }
+    for key, (flags, value) in asked.items():
+        named = [f for f in flags if given.get(f)]
+        if named and value != stored[key]:
+            shown, wanted = (", ".join(map(str, v)) for v in (stored[key], value))
+            return f"{'/'.join(named)} asks for {key} {wanted} (stored: {shown})"
+    return None
+
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run_grid(
         models=args.models,
         seeds=args.seeds,
+        model_config=args.model_config,
         first_seed=args.first_seed,
         timesteps=args.timesteps,
         env=args.env,

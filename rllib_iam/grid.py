@@ -23,6 +23,8 @@ from ray.rllib.utils.metrics import (
 )
 from ray.tune.result import TIME_THIS_ITER_S, TIME_TOTAL_S
 
+import rllib_iam
+from rllib_iam.envs.atari import GAME_SCORE
 from rllib_iam.models import count_params
 from rllib_iam.training import paper_ppo_for, ppo_config
 
@@ -60,7 +62,19 @@ separates learners from random. ``blog``: the public reproductions' budget (4e6 
 ``paper``: the paper's 4e6 reference steps of 8 envs = 32e6 transitions. These are
 Warehouse's, and every env's without an entry in `PROFILES_BY_ENV`."""
 
-PROFILES_BY_ENV: dict[str, dict[str, Profile]] = {}
+ATARI_PROFILES: dict[str, Profile] = {
+    "smoke": Profile(seeds=1, timesteps=1024, checkpoint_every=1),
+    "quick": Profile(seeds=2, timesteps=100 * 1024, checkpoint_every=25),
+    "blog": Profile(seeds=3, timesteps=2_000_000, checkpoint_every=100),
+    "paper": Profile(seeds=5, timesteps=10_000_000, checkpoint_every=250),
+}
+"""Atari: ``smoke`` one update per model (the tests); ``quick`` a plumbing and speed check, too
+short to learn Pong; ``blog`` and ``paper`` cluster budgets (issue 6): paper.md gives no Atari
+budget, so ``paper`` is the customary 10M transitions (40M frames) of PPO on Atari."""
+
+PROFILES_BY_ENV: dict[str, dict[str, Profile]] = {
+    env_id: ATARI_PROFILES for env_id in rllib_iam.ATARI_IDS
+}
 """Per env id, the profiles that differ from Warehouse's (same four names)."""
 
 
@@ -71,6 +85,30 @@ def profiles_for(env: str) -> dict[str, Profile]:
 DEFAULT_MODELS = ("iam", "lstm", "gru", "fnn", "fnn8")
 """Figure 5's models plus the GRU the reproductions found competitive."""
 
+DEFAULT_MODELS_BY_ENV: dict[str, tuple[str, ...]] = {
+    env_id: ("iam_attention", "iam_static", "lstm", "fnn") for env_id in rllib_iam.ATARI_IDS
+}
+"""Per env id, its grid's models where they differ from `DEFAULT_MODELS` (Atari: the
+attention IAM, its static ablation, the CNN-LSTM and the Nature FNN on 4 frames)."""
+
+
+def default_models_for(env: str) -> tuple[str, ...]:
+    """The models a grid on `env` runs unless told otherwise."""
+    return DEFAULT_MODELS_BY_ENV.get(env, DEFAULT_MODELS)
+
+
+TRAFFIC_PROFILES: dict[str, Profile] = {
+    "smoke": Profile(seeds=1, timesteps=2 * 1024, checkpoint_every=1),
+    "quick": Profile(seeds=2, timesteps=150 * 1024, checkpoint_every=25),
+    "blog": Profile(seeds=5, timesteps=2_000_000, checkpoint_every=100),
+    "paper": Profile(seeds=5, timesteps=16_000_000, checkpoint_every=250),
+}
+"""Traffic (issue 8): ``paper`` is the paper's 2e6 reference steps of 8 envs = 16e6
+transitions; ``blog`` reads 2e6 as transitions, as the public reproductions read the
+Warehouse's 4e6; ``smoke`` and ``quick`` as the Warehouse's."""
+PROFILES_BY_ENV[rllib_iam.TRAFFIC_ID] = TRAFFIC_PROFILES
+DEFAULT_MODELS_BY_ENV[rllib_iam.TRAFFIC_ID] = ("iam", "lstm", "gru", "fnn", "fnn32")
+
 
 class Figure5Metrics(RLlibCallback):
     """Adds the per-iteration record the analysis reads: transitions, reference steps,
@@ -79,6 +117,9 @@ class Figure5Metrics(RLlibCallback):
     def on_algorithm_init(self, *, algorithm, **kwargs: Any) -> None:
         self._params = count_params(algorithm.get_module())
         self._num_envs = paper_ppo_for(algorithm.config.env).num_envs
+        # Atari trains on lives with clipped rewards: its return is the game score.
+        atari = algorithm.config.env in rllib_iam.ATARI_IDS
+        self._return_key = GAME_SCORE if atari else EPISODE_RETURN_MEAN
 
     def on_train_result(self, *, algorithm, result: dict, **kwargs: Any) -> None:
         runners = result.get(ENV_RUNNER_RESULTS, {})
@@ -87,7 +128,7 @@ class Figure5Metrics(RLlibCallback):
         result[FIGURE5] = {
             TRANSITIONS: transitions,
             REFERENCE_STEPS: transitions / self._num_envs,
-            RETURN: float(runners.get(EPISODE_RETURN_MEAN, float("nan"))),
+            RETURN: float(runners.get(self._return_key, float("nan"))),
             WALL_TIME: float(result.get(TIME_TOTAL_S) or float("nan")),
             TRANSITIONS_PER_S: runners.get(NUM_ENV_STEPS_SAMPLED, 0) / elapsed,
             PARAMS: self._params,
@@ -106,6 +147,7 @@ def trial_ppo_config(spec: dict[str, Any]):
         ppo=spec["ppo"],
         num_env_runners=runners,
         num_envs=num_envs // max(1, runners),
+        model_config=spec.get("model_config") or None,
     )
     existing = config.callbacks_class
     existing = list(existing) if isinstance(existing, (list, tuple)) else [existing]
@@ -146,6 +188,32 @@ def experiment_exists(storage_path: str, name: str) -> bool:
     return info.type != pyarrow.fs.FileType.NotFound
 
 
+def stored_trials(storage_path: str, name: str) -> list[dict[str, Any]]:
+    """The trial configs (``params.json``) of experiment ``<storage_path>/<name>``, as far as
+    they are readable; an unreadable one is left out (the analysis reports it)."""
+    import json
+
+    import pyarrow.fs
+
+    if "://" in storage_path:
+        fs, root = pyarrow.fs.FileSystem.from_uri(storage_path)
+    else:
+        fs, root = pyarrow.fs.LocalFileSystem(), os.path.abspath(storage_path)
+    folder = f"{root.rstrip('/')}/{name}"
+    configs = []
+    for entry in fs.get_file_info(pyarrow.fs.FileSelector(folder, allow_not_found=True)):
+        if entry.type != pyarrow.fs.FileType.Directory:
+            continue
+        try:
+            with fs.open_input_stream(f"{entry.path}/params.json") as f:
+                config = json.loads(f.read())
+        except (OSError, ValueError):
+            continue
+        if isinstance(config, dict) and {"model", "seed"} <= set(config):
+            configs.append(config)
+    return configs
+
+
 def run_grid(
     *,
     models: list[str],
@@ -160,6 +228,7 @@ def run_grid(
     max_concurrent: int | None,
     cpus_per_trial: int,
     first_seed: int = 0,
+    model_config: dict[str, Any] | None = None,
     verbose: int = 1,
 ):
     """Run (or resume) the grid; returns Tune's `ResultGrid`. Inputs are checked by the caller."""
@@ -183,6 +252,8 @@ def run_grid(
         "ppo": ppo,
         "num_env_runners": cpus_per_trial - 1,
     }
+    if model_config:
+        param_space["model_config"] = model_config
     tuner = tune.Tuner(
         Figure5Trial,
         param_space=param_space,

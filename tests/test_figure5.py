@@ -70,6 +70,21 @@ def test_resume_of_a_finished_experiment_reruns_nothing(smoke):
     assert {t.name: iterations(t) for t in smoke.glob("*_seed0")} == before
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--models", "iam"], "--models asks for models iam (stored: fnn, fnn8, gru, iam, lstm)"),
+    (["--profile", "quick"], "--profile asks for timesteps 153600 (stored: 2048)"),
+    (["--seeds", "2"], "--seeds asks for seeds 0, 1 (stored: 0)"),
+    (["--param-budget", "214401"], "--param-budget asks for model_config"),
+])
+def test_resume_refuses_flags_that_contradict_the_stored_grid(smoke, args, message):
+    state = sorted((p, p.stat().st_mtime_ns) for p in smoke.rglob("*"))
+    run = figure5("--storage-path", str(smoke.parent), "--name", "smoke", "--resume", *args,
+                  check=False)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert message in run.stderr and "as it was started" in run.stderr, run.stderr
+    assert sorted((p, p.stat().st_mtime_ns) for p in smoke.rglob("*")) == state
+
+
 def test_existing_experiment_is_refused_and_left_alone(smoke):
     state = sorted((p, p.stat().st_mtime_ns) for p in smoke.rglob("*"))
     run = figure5("--profile", "smoke", "--storage-path", str(smoke.parent), "--name", "smoke",
@@ -95,6 +110,13 @@ def test_existing_experiment_is_refused_and_left_alone(smoke):
         (["--storage-path", "/proc/version"], "is not a writable folder"),
         (["--name", "nothing-here", "--resume"], "nothing to resume"),
         (["--cpus-per-trial", "4"], "must split evenly over 3 env runners"),
+        (["--first-seed", "-1"], "--first-seed must be 0 or more"),
+        (["--model-config", "{d_set: 1}"], "--model-config is not JSON"),
+        (["--model-config", '{"widht": 3}'], "unknown model_config key(s) widht for model 'iam'"),
+        (["--models", "iam", "--model-config", '{"d_set": [0, 73]}'],
+         "--model-config for iam: d-set indices must be a non-empty list within [0, 73)"),
+        (["--param-budget", "0"], "--param-budget must be a positive count or a model name"),
+        (["--param-budget", "iam", "--model-config", '{"param_budget": 9}'], "conflict"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_before_anything_is_written(args, message, tmp_path):
