@@ -31,6 +31,22 @@ if TRAFFIC_ID not in gym.registry:
         disable_env_checker=True,
     )
 
+ATARI_IDS: dict[str, dict] = {
+    f"rllib_iam/{flicker}{game}-v0": {"game": game, "flicker": 0.5 if flicker else 0.0}
+    for game in ("Pong", "Breakout")
+    for flicker in ("Flickering", "")
+}
+"""Atari ids (DeepMind preprocessing, `rllib_iam.envs.atari`) -> their registered kwargs."""
+
+for _id, _kwargs in ATARI_IDS.items():
+    if _id not in gym.registry:
+        gym.register(
+            _id,
+            entry_point="rllib_iam.envs.atari:make_atari",
+            vector_entry_point="rllib_iam.envs.atari:make_atari_vector",
+            kwargs=_kwargs,
+            disable_env_checker=True,
+        )
 
 
 def env_ids() -> list[str]:
@@ -38,4 +54,4 @@ def env_ids() -> list[str]:
     return sorted(i for i in gym.registry if i.startswith("rllib_iam/"))
 
 
-__all__ = ["TRAFFIC_ID", "WAREHOUSE_ID", "env_ids"]
+__all__ = ["ATARI_IDS", "TRAFFIC_ID", "WAREHOUSE_ID", "env_ids"]

@@ -19,6 +19,7 @@ the reference's "steps" are these divided by the number of environments (8).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
 import rllib_iam
+from rllib_iam.envs.atari import GAME_SCORE
 from rllib_iam.models import MODELS, env_config_for, module_spec
 from rllib_iam.ppo import (
     CLIP_PARAM_SCHEDULE,
@@ -81,6 +83,12 @@ PAPER_PPO_BY_ENV: dict[str, PaperPPO] = {rllib_iam.WAREHOUSE_ID: PAPER_PPO}
 """The reference's PPO per environment id (paper.md's PPO table); envs add theirs here, e.g.
 ``PAPER_PPO_BY_ENV[TRAFFIC_ID] = dataclasses.replace(PAPER_PPO, gae_horizon=128, ...)``."""
 
+ATARI_PPO = dataclasses.replace(PAPER_PPO, gae_horizon=128, max_seq_len=8)
+"""Atari (issue 10): the paper's table gives a time horizon of 128 (GAE over the whole
+128-step fragment) and sequence lengths of 4 and 8; 8 here, 4 through the model config
+(``max_seq_len``). The rest as Warehouse's (docs/atari.md)."""
+PAPER_PPO_BY_ENV.update({env_id: ATARI_PPO for env_id in rllib_iam.ATARI_IDS})
+
 
 def paper_ppo_for(env: str) -> PaperPPO:
     """The reference's PPO settings for `env` (Warehouse's where the env has none)."""
@@ -99,6 +107,20 @@ class OneTorchThread(RLlibCallback):
 
     def on_environment_created(self, **kwargs: Any) -> None:
         torch.set_num_threads(1)
+
+
+class GameScore(RLlibCallback):
+    """Logs each finished Atari game's unclipped score as ``env_runners/game_score_mean``.
+
+    Training episodes are lives with clipped rewards (`rllib_iam.envs.atari`), so RLlib's
+    ``episode_return_mean`` is not the game score; the env reports the score at a game's end.
+    """
+
+    def on_episode_end(self, *, episode: Any, env_runner: Any, metrics_logger: Any, **kw) -> None:
+        score = episode.get_infos(-1).get(GAME_SCORE)
+        if score is not None:
+            window = env_runner.config.metrics_num_episodes_for_smoothing
+            metrics_logger.log_value(GAME_SCORE, float(score), reduce="mean", window=window)
 
 
 def ppo_config(
@@ -164,7 +186,7 @@ def ppo_config(
         PPOConfig()
         .environment(
             env,
-            env_config={"time_limit_as_terminal": paper, **env_config_for(model)},
+            env_config={"time_limit_as_terminal": paper, **env_config_for(model, env)},
         )
         .env_runners(
             num_env_runners=num_env_runners,
@@ -181,7 +203,10 @@ def ppo_config(
             )
         )
         .training(train_batch_size_per_learner=train_batch_size, minibatch_size=minibatch_size)
-        .callbacks([FragmentPhase, OneTorchThread] if paper else [OneTorchThread])
+        .callbacks(
+            [*([FragmentPhase] if paper else []), OneTorchThread]
+            + ([GameScore] if env in rllib_iam.ATARI_IDS else [])
+        )
         .debugging(seed=seed)
     )
     if paper:

@@ -30,6 +30,8 @@ from rllib_iam.models import (
 WAREHOUSE = "rllib_iam/Warehouse-v0"
 RECURRENT = ["iam", "iam_gru", "iam_static", "iam_auto", "lstm", "gru"]
 FEEDFORWARD = ["fnn", "fnn8"]
+IMAGE_ONLY = ["iam_attention"]  # tests/test_atari.py
+WAREHOUSE_MODELS = [m for m in MODELS if WAREHOUSE in MODELS[m].DEFAULTS]
 ADI = Columns.ACTION_DIST_INPUTS
 
 
@@ -53,7 +55,7 @@ def close(a, b, atol: float = 1e-5) -> bool:
 
 # ----------------------------------------------------------------- registry and config
 def test_registry_names() -> None:
-    assert sorted(MODELS) == sorted(RECURRENT + FEEDFORWARD)
+    assert sorted(MODELS) == sorted(RECURRENT + FEEDFORWARD + IMAGE_ONLY)
     with pytest.raises(ValueError, match=r"valid: iam, iam_gru"):
         build_module("transformer")
 
@@ -98,7 +100,7 @@ def test_env_config_and_spaces() -> None:
 
 
 # ------------------------------------------------------------------------------- sizes
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", WAREHOUSE_MODELS)
 def test_param_count(name: str) -> None:
     module = build_module(name)
     n = count_params(module)
@@ -132,12 +134,12 @@ def test_unshared_trunk_doubles_the_trunk() -> None:
 
 def test_param_table_lists_every_model() -> None:
     table = param_table()
-    assert all(f"`{name}`" in table for name in MODELS)
+    assert all(f"`{name}`" in table for name in WAREHOUSE_MODELS)
 
 
 # ---------------------------------------------------------------------- forward passes
 @pytest.mark.parametrize(
-    "name, shared", [(n, True) for n in MODELS] + [("lstm", False), ("fnn", False)]
+    "name, shared", [(n, True) for n in WAREHOUSE_MODELS] + [("lstm", False), ("fnn", False)]
 )
 def test_forward_passes_on_bt_batches(name: str, shared: bool) -> None:
     module = build_module(name, shared_trunk=shared)
@@ -258,7 +260,7 @@ def ray_session():
 
 @pytest.mark.parametrize(
     "name, extra",
-    [pytest.param(n, {}, id=n) for n in MODELS]
+    [pytest.param(n, {}, id=n) for n in WAREHOUSE_MODELS]
     + [pytest.param("iam", {"shared_trunk": False}, id="iam-unshared")],
 )
 def test_one_ppo_iteration(ray_session, name: str, extra: dict) -> None:

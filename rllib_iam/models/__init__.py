@@ -2,7 +2,7 @@
 
     >>> from rllib_iam.models import MODELS, count_params, build_module
     >>> sorted(MODELS)
-    ['fnn', 'fnn8', 'gru', 'iam', 'iam_auto', 'iam_gru', 'iam_static', 'lstm']
+    ['fnn', 'fnn8', 'gru', 'iam', 'iam_attention', 'iam_auto', 'iam_gru', 'iam_static', 'lstm']
     >>> count_params(build_module("fnn"))
     169729
 
@@ -20,11 +20,12 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from torch import nn
 
 from rllib_iam import WAREHOUSE_ID
-from rllib_iam.models.base import ZooModule
+from rllib_iam.models.base import ZooModule, space_sizes
 from rllib_iam.models.fnn import FNNModule
 from rllib_iam.models.fnn8 import FNN8Module
 from rllib_iam.models.gru import GRUModule
 from rllib_iam.models.iam import IAMModule
+from rllib_iam.models.iam_attention import IAMAttentionModule
 from rllib_iam.models.iam_auto import IAMAutoModule
 from rllib_iam.models.iam_gru import IAMGRUModule
 from rllib_iam.models.iam_static import IAMStaticModule
@@ -37,6 +38,7 @@ MODELS: dict[str, type[ZooModule]] = {
         IAMGRUModule,
         IAMStaticModule,
         IAMAutoModule,
+        IAMAttentionModule,
         LSTMModule,
         GRUModule,
         FNNModule,
@@ -64,9 +66,10 @@ def model_class(name: str) -> type[ZooModule]:
     return MODELS[name]
 
 
-def env_config_for(name: str) -> dict[str, Any]:
-    """Env options the model needs (e.g. frame stacking for `fnn8`); merge into env_config."""
-    return dict(model_class(name).ENV_CONFIG)
+def env_config_for(name: str, env_id: str = WAREHOUSE_ID) -> dict[str, Any]:
+    """Env options the model needs on `env_id` (e.g. frame stacking for `fnn8`); merge into
+    env_config."""
+    return model_class(name).env_config(env_id)
 
 
 @functools.cache
@@ -84,7 +87,8 @@ def module_spec(name: str, env_id: str = WAREHOUSE_ID, **model_config: Any) -> R
     bad key fails in the driver rather than inside a Learner.
     """
     cls = model_class(name)
-    observation_space, action_space = _env_spaces(env_id, tuple(sorted(cls.ENV_CONFIG.items())))
+    env_options = tuple(sorted(cls.env_config(env_id).items()))
+    observation_space, action_space = _env_spaces(env_id, env_options)
     config = cls.resolve_config({**model_config, "env_id": env_id}, observation_space, action_space)
     return RLModuleSpec(
         module_class=cls,
@@ -114,7 +118,7 @@ def param_table(env_id: str = WAREHOUSE_ID, param_budget: int | None = None) -> 
         extra = {} if param_budget is None else {"param_budget": param_budget}
         spec = module_spec(name, env_id, **extra)
         config = spec.model_config
-        n = cls.count_for(config, spec.observation_space.shape[0], spec.action_space.n)
+        n = cls.count_for(config, *space_sizes(spec.observation_space, spec.action_space))
         ref = reference.get(name) if param_budget is None else None
         diff = f"{(n - ref) / ref:+.2%}" if ref else ""
         widths = ", ".join(f"{k}={config[k]}" for k in cls.WIDTHS)

@@ -8,7 +8,10 @@ only says how to build its trunk:
   solved by scaling the model's hidden widths;
 - `shared_trunk=False`: a second copy of the trunk for the critic (the seed reproduction's setup);
 - state plumbing: `get_initial_state`, `STATE_IN`/`STATE_OUT`, `(B, T, ...)` and `(B, ...)`
-  batches, a missing `STATE_IN` read as the start of an episode.
+  batches, a missing `STATE_IN` read as the start of an episode;
+- images: a ``(k, 84, 84)`` uint8 observation goes through the Nature-DQN CNN first, and the
+  model's trunk reads the flattened 7x7x64 map (`ImageTrunk`), unless the model builds its own
+  image trunk (`build_image_trunk`, e.g. `iam_attention`).
 
 Padding: RLlib cuts episodes into chunks of at most `max_seq_len` steps and zero-pads each chunk
 at its tail, so a sequence never crosses an episode boundary and padding only follows real steps.
@@ -66,6 +69,38 @@ class FNN(nn.Sequential):
                 nn.init.orthogonal_(layer.weight, math.sqrt(2))
 
 
+class NatureCNN(nn.Sequential):
+    """The Nature-DQN convolutions (32x8x8/4, 64x4x4/2, 64x3x3/1, ReLU): k x 84 x 84 -> 64 x 7 x 7.
+
+    Reads uint8 pixels and scales them to [0, 1].
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(
+            nn.Conv2d(channels, 32, 8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1),
+            nn.ReLU(),
+        )
+        self.map_shape = (64, 7, 7)
+        self.out_size = 64 * 7 * 7
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """``frames``: (..., k, 84, 84) -> maps (..., 64, 7, 7)."""
+        lead = frames.shape[:-3]
+        maps = super().forward(frames.reshape(-1, *frames.shape[-3:]).float() / 255.0)
+        return maps.reshape(*lead, *self.map_shape)
+
+    def reset_parameters(self) -> None:
+        """Orthogonal with gain sqrt(2), zero biases."""
+        for layer in self:
+            if isinstance(layer, nn.Conv2d):
+                nn.init.orthogonal_(layer.weight, math.sqrt(2))
+                nn.init.zeros_(layer.bias)
+
+
 class Trunk(nn.Module):
     """Maps observations (B, T, obs) and a state to features (B, T, out_size) and a state.
 
@@ -79,6 +114,22 @@ class Trunk(nn.Module):
 
     def forward(self, obs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         raise NotImplementedError
+
+
+class ImageTrunk(Trunk):
+    """The CNN, then any vector trunk over the flattened map (its state is the inner trunk's)."""
+
+    def __init__(self, cnn: NatureCNN, inner: Trunk) -> None:
+        super().__init__()
+        self.cnn = cnn
+        self.inner = inner
+        self.out_size = inner.out_size
+
+    def initial_state(self) -> dict[str, np.ndarray]:
+        return self.inner.initial_state()
+
+    def forward(self, obs: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        return self.inner(self.cnn(obs).flatten(-3), state)
 
 
 class Memory(Trunk):
@@ -127,7 +178,8 @@ class ZooModule(TorchRLModule, ValueFunctionAPI):
     """Base RLModule: a trunk (or one per role), a policy head and a value head.
 
     Subclasses set `NAME`, `DEFAULTS` (per environment id), `WIDTHS` (the keys `param_budget`
-    scales), optionally `ENV_CONFIG`, and implement `build_trunk`.
+    scales), optionally `ENV_CONFIG` (and `ENV_CONFIG_BY_ENV` where one env differs), and
+    implement `build_trunk`.
 
     Heads: policy logits linear without bias, orthogonal init with gain 0.01; value linear with
     bias, orthogonal gain 1, bias 0. Hidden dense layers: orthogonal gain sqrt(2). RNNs: torch's
@@ -138,11 +190,30 @@ class ZooModule(TorchRLModule, ValueFunctionAPI):
     DEFAULTS: ClassVar[dict[str, dict[str, Any]]]
     WIDTHS: ClassVar[tuple[str, ...]]
     ENV_CONFIG: ClassVar[dict[str, Any]] = {}
+    ENV_CONFIG_BY_ENV: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def env_config(cls, env_id: str) -> dict[str, Any]:
+        """Env options this model needs on `env_id` (e.g. frame stacking)."""
+        return {**cls.ENV_CONFIG, **cls.ENV_CONFIG_BY_ENV.get(env_id, {})}
 
     @classmethod
     def build_trunk(cls, obs_size: int, config: dict[str, Any]) -> Trunk:
         """The one thing a model file must say: its trunk for a resolved config."""
         raise NotImplementedError
+
+    @classmethod
+    def build_image_trunk(cls, shape: tuple[int, int, int], config: dict[str, Any]) -> Trunk:
+        """For ``(k, 84, 84)`` images: the Nature CNN, then `build_trunk` over its 3136 outputs."""
+        cnn = NatureCNN(shape[0])
+        return ImageTrunk(cnn, cls.build_trunk(cnn.out_size, config))
+
+    @classmethod
+    def make_trunk(cls, obs: int | tuple[int, int, int], config: dict[str, Any]) -> Trunk:
+        """`build_trunk` for a vector observation of size `obs`, `build_image_trunk` for images."""
+        if isinstance(obs, tuple):
+            return cls.build_image_trunk(obs, config)
+        return cls.build_trunk(obs, config)
 
     # ----------------------------------------------------------------- config
     @classmethod
@@ -171,23 +242,25 @@ class ZooModule(TorchRLModule, ValueFunctionAPI):
         _check_common(config)
         for key in cls.WIDTHS:
             config[key] = check_width(key, config[key])
-        obs_size, n_actions = _spaces(observation_space, action_space)
+        obs_size, n_actions = space_sizes(observation_space, action_space)
         if config["param_budget"] is not None:
             return cls._fit_budget(config, obs_size, n_actions)
         cls.count_for(config, obs_size, n_actions)  # a dry build: a bad d-set fails here, early
         return config
 
     @classmethod
-    def count_for(cls, config: dict[str, Any], obs_size: int, n_actions: int) -> int:
+    def count_for(
+        cls, config: dict[str, Any], obs_size: int | tuple[int, int, int], n_actions: int
+    ) -> int:
         """Parameter count of the module a resolved config builds, without allocating it."""
         with torch.device("meta"):
-            trunk = cls.build_trunk(obs_size, config)
+            trunk = cls.make_trunk(obs_size, config)
         copies = 1 if config["shared_trunk"] else 2
         trunk_params = sum(p.numel() for p in trunk.parameters())
         return copies * trunk_params + trunk.out_size * (n_actions + 1) + 1
 
     @classmethod
-    def _fit_budget(cls, config: dict[str, Any], obs_size: int, n_actions: int) -> dict[str, Any]:
+    def _fit_budget(cls, config: dict[str, Any], obs_size: Any, n_actions: int) -> dict[str, Any]:
         """Scale every width in `WIDTHS` by one factor until the count is near the budget."""
         target = config["param_budget"]
 
@@ -217,13 +290,14 @@ class ZooModule(TorchRLModule, ValueFunctionAPI):
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
-        obs_size, n_actions = _spaces(self.observation_space, self.action_space)
+        obs_size, n_actions = space_sizes(self.observation_space, self.action_space)
         self.model_config = self.resolve_config(
             self.model_config, self.observation_space, self.action_space
         )
         config = self.model_config
-        self.trunk = self.build_trunk(obs_size, config)
-        self.critic_trunk = None if config["shared_trunk"] else self.build_trunk(obs_size, config)
+        self.trunk = self.make_trunk(obs_size, config)
+        self.critic_trunk = None if config["shared_trunk"] else self.make_trunk(obs_size, config)
+        self._obs_dims = len(self.observation_space.shape)
         self.policy_head = nn.Linear(self.trunk.out_size, n_actions, bias=False)
         self.value_head = nn.Linear(self.trunk.out_size, 1)
         self._stateful = bool(self.trunk.initial_state())
@@ -246,7 +320,7 @@ class ZooModule(TorchRLModule, ValueFunctionAPI):
 
     def _reset_parameters(self) -> None:
         for module in self.modules():
-            if isinstance(module, FNN):
+            if isinstance(module, (FNN, NatureCNN)):
                 module.reset_parameters()
         nn.init.orthogonal_(self.policy_head.weight, 0.01)
         nn.init.orthogonal_(self.value_head.weight, 1.0)
@@ -299,21 +373,33 @@ class ZooModule(TorchRLModule, ValueFunctionAPI):
             return trunk(obs, {})
         state = batch.get(Columns.STATE_IN)
         if state is None:
-            state = {k: obs.new_zeros(len(obs), *v.shape) for k, v in trunk.initial_state().items()}
+            state = {
+                k: torch.zeros(len(obs), *v.shape, device=obs.device)  # obs may be uint8
+                for k, v in trunk.initial_state().items()
+            }
         elif self.critic_trunk is not None:
             state = state[role]
-        if obs.dim() == 2:
+        if obs.dim() == self._obs_dims + 1:
             features, state = trunk(obs.unsqueeze(1), state)
             return features.squeeze(1), state
         return trunk(obs, state)
 
 
-def _spaces(observation_space: gym.Space, action_space: gym.Space) -> tuple[int, int]:
-    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
-        raise ValueError(f"the model zoo needs a 1-D Box observation, got {observation_space}")
+def space_sizes(
+    observation_space: gym.Space, action_space: gym.Space
+) -> tuple[int | tuple[int, int, int], int]:
+    """The observation's size (an int; ``(k, 84, 84)`` for images) and the number of actions."""
+    shape = getattr(observation_space, "shape", None)
+    image = shape is not None and len(shape) == 3 and tuple(shape[1:]) == (84, 84)
+    if not isinstance(observation_space, gym.spaces.Box) or not (len(shape) == 1 or image):
+        raise ValueError(
+            "the model zoo needs a 1-D Box or (k, 84, 84) image observation, "
+            f"got {observation_space}"
+        )
     if not isinstance(action_space, gym.spaces.Discrete):
         raise ValueError(f"the model zoo needs a Discrete action space, got {action_space}")
-    return int(observation_space.shape[0]), int(action_space.n)
+    size = tuple(int(n) for n in shape) if image else int(shape[0])
+    return size, int(action_space.n)
 
 
 def _check_common(config: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from rllib_iam import WAREHOUSE_ID
+from rllib_iam import ATARI_IDS, WAREHOUSE_ID
 from rllib_iam.models.base import FNN, State, Trunk, ZooModule
 
 
@@ -41,9 +41,12 @@ class FNNModule(ZooModule):
     NAME = "fnn"
     DEFAULTS = {
         WAREHOUSE_ID: {"fnn_hiddens": [512, 256]},
+        # Atari: the Nature DQN (CNN, dense 512) on 4 stacked frames.
+        **{env_id: {"fnn_hiddens": [512]} for env_id in ATARI_IDS},
         # Traffic (issue 7): its FNN sizes.
     }
     WIDTHS = ("fnn_hiddens",)
+    ENV_CONFIG_BY_ENV = {env_id: {"frame_stack": 4} for env_id in ATARI_IDS}
 
     @classmethod
     def build_trunk(cls, obs_size: int, config: dict[str, Any]) -> FeedforwardTrunk:

@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from rllib_iam import ATARI_IDS
 from rllib_iam.models.iam import IAMModule
 
 
@@ -28,8 +29,12 @@ class IAMStaticModule(IAMModule):
 
     NAME = "iam_static"
     DEFAULTS = {
-        env_id: {k: v for k, v in sizes.items() if k != "d_set"}
-        for env_id, sizes in IAMModule.DEFAULTS.items()
+        **{
+            env_id: {k: v for k, v in sizes.items() if k != "d_set"}
+            for env_id, sizes in IAMModule.DEFAULTS.items()
+        },
+        # Atari: as `iam_attention`, with the whole CNN map (3136 inputs) into the LSTM.
+        **{env_id: {"fnn_hiddens": [256], "memory_size": 16} for env_id in ATARI_IDS},
     }
 
     @classmethod
