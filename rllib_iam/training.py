@@ -89,6 +89,12 @@ ATARI_PPO = dataclasses.replace(PAPER_PPO, gae_horizon=128, max_seq_len=8)
 (``max_seq_len``). The rest as Warehouse's (docs/atari.md)."""
 PAPER_PPO_BY_ENV.update({env_id: ATARI_PPO for env_id in rllib_iam.ATARI_IDS})
 
+TRAFFIC_PPO = dataclasses.replace(PAPER_PPO, gae_horizon=128, max_seq_len=32)
+"""Traffic (issue 8): the reference's Traffic configs set ``time_horizon: 128`` (GAE over the
+whole 128-step fragment) and ``seq_len: 32``; epochs 3, minibatch 32 steps x 8 envs; lr, ε,
+entropy, gamma, lambda as Warehouse's. Budget: 2e6 reference steps (`rllib_iam.grid`)."""
+PAPER_PPO_BY_ENV[rllib_iam.TRAFFIC_ID] = TRAFFIC_PPO
+
 
 def paper_ppo_for(env: str) -> PaperPPO:
     """The reference's PPO settings for `env` (Warehouse's where the env has none)."""

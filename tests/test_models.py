@@ -31,6 +31,7 @@ WAREHOUSE = "rllib_iam/Warehouse-v0"
 RECURRENT = ["iam", "iam_gru", "iam_static", "iam_auto", "lstm", "gru"]
 FEEDFORWARD = ["fnn", "fnn8"]
 IMAGE_ONLY = ["iam_attention"]  # tests/test_atari.py
+TRAFFIC_ONLY = ["fnn32"]  # tests/test_traffic.py
 WAREHOUSE_MODELS = [m for m in MODELS if WAREHOUSE in MODELS[m].DEFAULTS]
 ADI = Columns.ACTION_DIST_INPUTS
 
@@ -55,7 +56,7 @@ def close(a, b, atol: float = 1e-5) -> bool:
 
 # ----------------------------------------------------------------- registry and config
 def test_registry_names() -> None:
-    assert sorted(MODELS) == sorted(RECURRENT + FEEDFORWARD + IMAGE_ONLY)
+    assert sorted(MODELS) == sorted(RECURRENT + FEEDFORWARD + IMAGE_ONLY + TRAFFIC_ONLY)
     with pytest.raises(ValueError, match=r"valid: iam, iam_gru"):
         build_module("transformer")
 
@@ -93,7 +94,7 @@ def test_rllib_injected_key_is_tolerated() -> None:
 
 def test_env_config_and_spaces() -> None:
     assert env_config_for("fnn8") == {"frame_stack": 8}
-    assert all(env_config_for(n) == {} for n in MODELS if n != "fnn8")
+    assert all(env_config_for(n) == {} for n in MODELS if n not in ("fnn8", "fnn32"))
     assert module_spec("fnn8").observation_space.shape == (584,)
     assert module_spec("iam").observation_space.shape == (73,)
     assert module_spec("iam").model_config["max_seq_len"] == 8

@@ -228,3 +228,37 @@ def test_bad_actions_and_step_before_reset_are_refused():
     with pytest.raises(ValueError, match="Discrete\\(2\\)"):
         env.step(np.array([2]))
     env.close()
+
+
+# -- the models' Traffic sizes ----------------------------------------------------------------
+def test_every_model_takes_its_traffic_sizes_from_the_env_id():
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    from rllib_iam.models import MODELS, build_module, env_config_for
+
+    traffic = rllib_iam.TRAFFIC_ID
+    iam = build_module("iam", traffic)
+    fnn = iam.trunk.fnn_branch
+    assert [(m.in_features, m.out_features) for m in fnn if hasattr(m, "in_features")] == [
+        (30, 248), (248, 64)]
+    assert iam.trunk.d_map.indices.tolist() == [13, 14, 28, 29]
+    assert iam.trunk.memory_branch.rnn.input_size == 4
+    assert iam.trunk.memory_branch.rnn.hidden_size == 8
+    assert build_module("lstm", traffic).trunk.rnn.hidden_size == 128
+    assert build_module("iam_auto", traffic).trunk.d_map.out_features == 4
+    assert env_config_for("fnn32") == {"frame_stack": 32}
+    fnn32 = build_module("fnn32", traffic)
+    assert fnn32.observation_space.shape == (960,)
+    assert fnn32.trunk.fnn[0].in_features == 960 and fnn32.trunk.fnn[2].out_features == 64
+    for name in ("iam", "iam_gru", "iam_static", "iam_auto", "lstm", "gru", "fnn", "fnn32"):
+        module = build_module(name, traffic)
+        obs = torch.rand(3, 5, module.observation_space.shape[0])
+        out = module.forward_train({Columns.OBS: obs, **(
+            {Columns.STATE_IN: {k: torch.zeros(3, *v.shape)
+                                for k, v in module.get_initial_state().items()}}
+            if module.get_initial_state() else {})})
+        assert out[Columns.ACTION_DIST_INPUTS].shape == (3, 5, 2), name
+    assert "fnn32" in MODELS
+    with pytest.raises(ValueError, match="no default sizes for env 'rllib_iam/Warehouse-v0'"):
+        build_module("fnn32")

@@ -50,6 +50,7 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -278,11 +279,12 @@ class _Remote:
         return value
 
     def close(self) -> None:
-        """Ask the worker to stop and leave it to exit on its own (subprocess reaps it)."""
+        """Ask the worker to stop; a daemon thread reaps it when it has exited."""
         with contextlib.suppress(OSError):
             self.outbox.send(("close", ()))
         self.outbox.close()
         self.inbox.close()
+        threading.Thread(target=self.process.wait, daemon=True).start()
 
 
 def _check_options(options: dict[str, Any]) -> None:

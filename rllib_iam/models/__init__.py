@@ -1,8 +1,9 @@
 """The model zoo: IAM and every baseline as RLlib RLModules, chosen by name.
 
     >>> from rllib_iam.models import MODELS, count_params, build_module
-    >>> sorted(MODELS)
-    ['fnn', 'fnn8', 'gru', 'iam', 'iam_attention', 'iam_auto', 'iam_gru', 'iam_static', 'lstm']
+    >>> sorted(MODELS)  # doctest: +NORMALIZE_WHITESPACE
+    ['fnn', 'fnn32', 'fnn8', 'gru', 'iam', 'iam_attention', 'iam_auto', 'iam_gru',
+     'iam_static', 'lstm']
     >>> count_params(build_module("fnn"))
     169729
 
@@ -23,6 +24,7 @@ from rllib_iam import WAREHOUSE_ID
 from rllib_iam.models.base import ZooModule, space_sizes
 from rllib_iam.models.fnn import FNNModule
 from rllib_iam.models.fnn8 import FNN8Module
+from rllib_iam.models.fnn32 import FNN32Module
 from rllib_iam.models.gru import GRUModule
 from rllib_iam.models.iam import IAMModule
 from rllib_iam.models.iam_attention import IAMAttentionModule
@@ -43,6 +45,7 @@ MODELS: dict[str, type[ZooModule]] = {
         GRUModule,
         FNNModule,
         FNN8Module,
+        FNN32Module,
     )
 }
 """Model name (config, command line, plots) -> RLModule class."""

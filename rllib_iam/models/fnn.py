@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from rllib_iam import ATARI_IDS, WAREHOUSE_ID
+from rllib_iam import ATARI_IDS, TRAFFIC_ID, WAREHOUSE_ID
 from rllib_iam.models.base import FNN, State, Trunk, ZooModule
 
 
@@ -43,7 +43,8 @@ class FNNModule(ZooModule):
         WAREHOUSE_ID: {"fnn_hiddens": [512, 256]},
         # Atari: the Nature DQN (CNN, dense 512) on 4 stacked frames.
         **{env_id: {"fnn_hiddens": [512]} for env_id in ATARI_IDS},
-        # Traffic (issue 7): its FNN sizes.
+        # Traffic: the IAM's FNN branch alone (30->248->64), so that only the memory differs.
+        TRAFFIC_ID: {"fnn_hiddens": [248, 64]},
     }
     WIDTHS = ("fnn_hiddens",)
     ENV_CONFIG_BY_ENV = {env_id: {"frame_stack": 4} for env_id in ATARI_IDS}

@@ -8,13 +8,14 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from rllib_iam import WAREHOUSE_ID
+from rllib_iam import TRAFFIC_ID, WAREHOUSE_ID
+from rllib_iam.envs import traffic
 from rllib_iam.envs.warehouse import resolve_d_set
 from rllib_iam.models.base import FNN, Memory, State, Trunk, ZooModule
 
 D_SET_RESOLVERS: dict[str, Callable[[str | Sequence[int], int], list[int]]] = {
     WAREHOUSE_ID: resolve_d_set,
-    # Traffic (issue 7): its own named d-sets go here, keyed by its env id.
+    TRAFFIC_ID: traffic.resolve_d_set,
 }
 """Per environment: turns a `d_set` config value (a name or an index list) into indices."""
 
@@ -68,7 +69,7 @@ class IAMModule(ZooModule):
     CELL: ClassVar[str] = "lstm"
     DEFAULTS = {
         WAREHOUSE_ID: {"fnn_hiddens": [576, 256], "memory_size": 64, "d_set": "reference"},
-        # Traffic (issue 7): {"fnn_hiddens": [248, 64], "memory_size": 8, "d_set": ...}
+        TRAFFIC_ID: {"fnn_hiddens": [248, 64], "memory_size": 8, "d_set": "reference"},
     }
     WIDTHS = ("fnn_hiddens", "memory_size")
 

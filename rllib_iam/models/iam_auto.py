@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from rllib_iam import TRAFFIC_ID
 from rllib_iam.models.base import check_width
 from rllib_iam.models.iam import IAMModule
 
@@ -13,7 +14,8 @@ from rllib_iam.models.iam import IAMModule
 class IAMAutoModule(IAMModule):
     """As `iam`, with D = A o_t (no bias, A of shape k x obs) learned instead of chosen by hand.
 
-    Keys: those of `iam` with `d_size` (k, default 25, the reference d-set's size) for `d_set`.
+    Keys: those of `iam` with `d_size` (k, default the env's reference d-set's size: 25 on
+    Warehouse, 4 on Traffic) for `d_set`.
 
     Example:
         >>> import torch
@@ -29,7 +31,8 @@ class IAMAutoModule(IAMModule):
 
     NAME = "iam_auto"
     DEFAULTS = {
-        env_id: {**{k: v for k, v in sizes.items() if k != "d_set"}, "d_size": 25}
+        env_id: {**{k: v for k, v in sizes.items() if k != "d_set"},
+                 "d_size": 4 if env_id == TRAFFIC_ID else 25}
         for env_id, sizes in IAMModule.DEFAULTS.items()
     }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rllib_iam import ATARI_IDS, WAREHOUSE_ID
+from rllib_iam import ATARI_IDS, TRAFFIC_ID, WAREHOUSE_ID
 from rllib_iam.models.base import Memory, ZooModule
 
 
@@ -30,7 +30,7 @@ class LSTMModule(ZooModule):
         WAREHOUSE_ID: {"memory_size": 256},
         # Atari: the Nature CNN, then LSTM(512) over its flattened 7x7x64 map.
         **{env_id: {"memory_size": 512} for env_id in ATARI_IDS},
-        # Traffic (issue 7): {"memory_size": 128}
+        TRAFFIC_ID: {"memory_size": 128},
     }
     WIDTHS = ("memory_size",)
 
