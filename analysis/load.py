@@ -281,7 +281,10 @@ def load_trial(fs, trial: str, label: str) -> pd.DataFrame | None:
     budget = _number(config.get("timesteps"))
     budget = reached if np.isnan(budget) else budget
     complete = bool(reached >= budget)
-    problems = ["Tune recorded an error (error.txt)"] if _read(fs, f"{trial}/error.txt") else []
+    problems = []
+    if _read(fs, f"{trial}/error.txt"):
+        problems.append("finished after a failure that Tune retried (error.txt)" if complete
+                        else "Tune recorded an error (error.txt)")
     if not complete:
         problems.append(f"unfinished ({reached:,.0f} of {budget:,.0f} transitions); drawn in "
                         "the figure, left out of the table")

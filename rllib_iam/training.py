@@ -101,6 +101,10 @@ def paper_ppo_for(env: str) -> PaperPPO:
     return PAPER_PPO_BY_ENV.get(env, PAPER_PPO)
 
 
+RUNNER_RESTART_DELAY_S = 5.0
+"""Seconds before RLlib restarts a dead env runner (its default is 60)."""
+
+
 class OneTorchThread(RLlibCallback):
     """One torch thread in every process that runs a module (algorithm/learner, env runners).
 
@@ -214,10 +218,13 @@ def ppo_config(
             + ([GameScore] if env in rllib_iam.ATARI_IDS else [])
         )
         .debugging(seed=seed)
+        # a dead env runner is restarted (RLlib's default) after this pause, not its default
+        # 60 s: on one machine a runner comes back in seconds, and each iteration during the
+        # pause samples nothing (docs/reliability.md)
+        .fault_tolerance(delay_between_env_runner_restarts_s=RUNNER_RESTART_DELAY_S)
     )
     if paper:
         config.training(
-            learner_class=PaperPPOTorchLearner,
             num_epochs=p.num_epochs,
             shuffle_batch_per_epoch=True,
             gamma=p.gamma,
@@ -231,6 +238,7 @@ def ppo_config(
             kl_coeff=0.0,
             grad_clip=None,
         ).learners(
+            learner_class=PaperPPOTorchLearner,
             learner_config_dict={
                 GAE_HORIZON: p.gae_horizon,
                 NORMALIZE_ADVANTAGES: False,

@@ -1,0 +1,119 @@
+"""Faults injected into real runs of experiments/figure5.py; each must cost nothing.
+
+The faults come from tests/faults/sitecustomize.py, which a test puts on PYTHONPATH: every
+process of the run imports it, and the first one to reach a given Warehouse step dies there.
+The project's own code has no crash switch. Budgets are 4 iterations of 1024 transitions with
+a checkpoint after each (the smoke profile's frequency), so a failure lands between checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+from analysis.load import AnalysisWarning, load_runs
+from tests.test_figure5 import ROOT, SCRIPT, figure5, iterations
+
+FAULTS = ROOT / "tests" / "faults"
+BUDGET = ["--profile", "smoke", "--timesteps", "4096", "--no-analysis"]
+STEPS_PER_ITERATION = 128  # vector-env steps of one iteration (8 envs x 128 = 1024 transitions)
+MID_THIRD_ITERATION = 2 * STEPS_PER_ITERATION + 10
+
+
+def fault_env(marker: Path, at_step: int) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(FAULTS), "RLLIB_IAM_FAULT": f"{marker}:{at_step}"}
+
+
+def records(trial: Path) -> list[dict]:
+    return [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+
+
+def analysed(experiment: Path) -> tuple[object, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AnalysisWarning)
+        frame = load_runs(str(experiment))
+    return frame, [str(w.message) for w in caught if w.category is AnalysisWarning]
+
+
+def test_the_fault_injector_is_inert_without_its_variable():
+    run = subprocess.run([*SCRIPT, "--help"], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(FAULTS)})
+    assert run.returncode == 0 and "--resume" in run.stdout
+
+
+def test_a_dead_env_runner_is_restarted_and_the_trial_finishes(tmp_path):
+    marker = tmp_path / "died"
+    run = subprocess.run(
+        [*SCRIPT, *BUDGET, "--models", "fnn", "--cpus-per-trial", "2",
+         "--storage-path", str(tmp_path), "--name", "runner"],
+        cwd=ROOT, capture_output=True, text=True, env=fault_env(marker, MID_THIRD_ITERATION))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "SingleAgentEnvRunner" in marker.read_text()  # the env runner, not the trial, died
+    trial = tmp_path / "runner" / "fnn_seed0"
+    assert not (trial / "error.txt").exists()  # the trial itself never failed
+    history = records(trial)
+    sampled = [r["figure5"]["transitions"] for r in history]
+    assert sampled[-1] == 4096 and sampled == sorted(sampled)
+    frame, problems = analysed(tmp_path / "runner")
+    assert problems == [] and bool(frame["complete"].all())
+
+
+def test_a_dead_trial_process_is_retried_from_its_checkpoint(tmp_path):
+    marker = tmp_path / "died"
+    run = subprocess.run(
+        [*SCRIPT, *BUDGET, "--models", "fnn", "--storage-path", str(tmp_path),
+         "--name", "trial"],
+        cwd=ROOT, capture_output=True, text=True, env=fault_env(marker, MID_THIRD_ITERATION))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Figure5Trial" in marker.read_text()  # the trial's own process died
+    assert "1 of 1 trials finished" in run.stdout
+    trial = tmp_path / "trial" / "fnn_seed0"
+    assert iterations(trial) == [1, 2, 3, 4]  # restored after 2: nothing lost, nothing twice
+    assert records(trial)[-1]["figure5"]["transitions"] == 4096
+    frame, problems = analysed(tmp_path / "trial")
+    assert list(frame["iteration"]) == [1, 2, 3, 4]
+    assert problems == ["trial/fnn_seed0: finished after a failure that Tune retried (error.txt)"]
+
+
+def wait_for(condition, timeout: float = 420.0, every: float = 1.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the run")
+        time.sleep(every)
+
+
+def test_driver_killed_mid_grid_then_resume_finishes_without_rerunning(tmp_path):
+    exp = tmp_path / "grid"
+    first, second = exp / "fnn_seed0", exp / "fnn_seed1"
+    driver = subprocess.Popen(
+        [*SCRIPT, *BUDGET, "--models", "fnn", "--seeds", "2", "--max-concurrent", "1",
+         "--storage-path", str(tmp_path), "--name", "grid"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        def mid_grid() -> bool:
+            done = (first / "result.json").exists() and len(iterations(first)) == 4
+            return done and (second / "result.json").exists() and bool(iterations(second))
+
+        wait_for(mid_grid)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    finished = (first / "result.json").read_bytes()
+    assert len(iterations(second)) < 4  # killed while the second trial ran
+
+    run = figure5(*BUDGET, "--storage-path", str(tmp_path), "--name", "grid", "--resume")
+    assert "2 of 2 trials finished" in run.stdout
+    assert (first / "result.json").read_bytes() == finished  # the finished trial was not rerun
+    frame, _ = analysed(exp)
+    for seed in (0, 1):
+        rows = frame[frame["seed"] == seed]
+        assert list(rows["iteration"]) == [1, 2, 3, 4], seed  # none lost, each counted once
+        assert rows["transitions"].max() == 4096 and bool(rows["complete"].all())
