@@ -22,7 +22,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from analysis.load import (
-    DEFAULT_ENV,
     ENVS_PER_REFERENCE_STEP,
     FIGURE5,
     AnalysisWarning,
@@ -59,7 +58,6 @@ BANDS = {"std": "±1 std over seeds (as the paper)",
 GRID_POINTS = 200
 MODEL_ORDER = ("iam", "lstm", "gru", "fnn", "fnn8", "iam_static", "iam_gru", "iam_auto")
 """Fixed colours: a model keeps its colour whichever others are in the figure."""
-HEURISTICS = ("random", "greedy", "oracle")
 
 
 def _resampled(g: pd.DataFrame, x: str, grid: np.ndarray) -> np.ndarray:
@@ -128,16 +126,15 @@ def _palette(models) -> dict[str, tuple]:
 
 
 def _heuristics(env: str) -> dict[str, float]:
-    """The heuristic policies' returns (issue 2), for the Warehouse with the paper's quirks."""
-    if env != DEFAULT_ENV:
-        return {}
+    """The heuristic policies' returns with the paper's quirks, from the env's committed table
+    ``results/heuristics/<env>.csv`` (experiments/heuristics.py); none where it has no table."""
     try:
-        from rllib_iam.heuristics import load_reference
+        from rllib_iam.heuristics import RESULTS_CSV, load_reference
 
-        reference = load_reference()
+        reference = load_reference(RESULTS_CSV.parent / f"{env_label(env).lower()}.csv")
     except (ImportError, OSError, KeyError, ValueError):
         return {}
-    return {p: reference[(p, True)] for p in HEURISTICS if (p, True) in reference}
+    return {p: mean for (p, quirks), mean in reference.items() if quirks}
 
 
 def _label_lines(ax, lines: dict[str, float]) -> None:

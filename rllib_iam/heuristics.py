@@ -109,3 +109,114 @@ def load_reference(path: Path = RESULTS_CSV) -> dict[tuple[str, bool], float]:
             (row["policy"], row["quirks"] == "True"): float(row["mean_return"])
             for row in csv.DictReader(f)
         }
+
+
+# -- Traffic ------------------------------------------------------------------------------------
+TRAFFIC_CSV = RESULTS_CSV.parent / "traffic.csv"
+FIXED_CYCLE_SWEEP = (7, 8, 10, 12, 15, 20, 25, 30, 40, 60)
+"""Periods k tried for the fixed-cycle light (a switch costs 6 s of yellow, so k > 6)."""
+NORTH_APPROACH = slice(0, 6)
+"""Observation cells of the north approach, L68 (5 at the stop line)."""
+WEST_APPROACH = slice(15, 22)
+"""Observation cells of the west approach, L64 (21 at the stop line)."""
+
+
+class TrafficPolicy:
+    """A Traffic controller over N envs; ``fresh`` marks rows whose episode starts now."""
+
+    name: str
+
+    def __call__(self, obs: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class RandomLight(TrafficPolicy):
+    """Uniformly random green each step."""
+
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, obs: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+        return self.rng.integers(0, 2, len(obs))
+
+
+class FixedCycle(TrafficPolicy):
+    """Ask for north green for k steps, then west green for k steps, and so on (the light adds
+    the 6 s yellow of each switch)."""
+
+    def __init__(self, period: int) -> None:
+        if period < 1:
+            raise ValueError(f"period must be >= 1, got {period}")
+        self.period = period
+        self.name = f"fixed_cycle_k{period}"
+        self.t: np.ndarray | None = None
+
+    def __call__(self, obs: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+        if self.t is None:
+            self.t = np.zeros(len(obs), dtype=np.int64)
+        self.t[fresh] = 0
+        action = (self.t // self.period) % 2
+        self.t += 1
+        return action
+
+
+class LongestQueueFirst(TrafficPolicy):
+    """Green for the approach with more cars in view (the observation's approach cells); on a
+    tie, keep asking for the same green (no needless yellow)."""
+
+    name = "longest_queue"
+
+    def __init__(self) -> None:
+        self.last: np.ndarray | None = None
+
+    def __call__(self, obs: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+        if self.last is None:
+            self.last = np.zeros(len(obs), dtype=np.int64)
+        self.last[fresh] = 0
+        frame = obs[:, :30]  # the newest frame when the env stacks frames
+        north = frame[:, NORTH_APPROACH].sum(axis=1)
+        west = frame[:, WEST_APPROACH].sum(axis=1)
+        self.last = np.where(north > west, 0, np.where(west > north, 1, self.last))
+        return self.last
+
+
+def evaluate_traffic(
+    policy: TrafficPolicy, episodes: int = 64, quirks: bool = True, seed: int = 0,
+    num_envs: int = 8,
+) -> tuple[float, float]:
+    """Mean return and standard error over `episodes` Traffic episodes with seeds
+    ``seed .. seed + episodes - 1``, `num_envs` at a time, each batch from a seeded reset (so
+    every episode is distinct and starts with a fresh light)."""
+    from rllib_iam.envs.traffic import TrafficVectorEnv
+
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    env = TrafficVectorEnv(min(num_envs, episodes), quirks=quirks)
+    returns: list[float] = []
+    try:
+        while len(returns) < episodes:
+            n = min(env.num_envs, episodes - len(returns))
+            obs, _ = env.reset(seed=seed + len(returns))
+            total, done = np.zeros(env.num_envs), np.zeros(env.num_envs, dtype=bool)
+            fresh = np.ones(env.num_envs, dtype=bool)
+            while not done[:n].all():
+                obs, reward, terminated, truncated, _ = env.step(policy(obs, fresh))
+                fresh = np.zeros(env.num_envs, dtype=bool)
+                total += np.where(done, 0.0, reward)
+                done |= terminated | truncated
+            returns += total[:n].tolist()
+    finally:
+        env.close()
+    values = np.array(returns)
+    se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return float(values.mean()), float(se)
+
+
+def best_fixed_cycle(
+    periods: tuple[int, ...] = FIXED_CYCLE_SWEEP, episodes: int = 32, seed: int = 0
+) -> tuple[int, dict[int, float]]:
+    """The period with the highest mean return on `episodes` sweep episodes, and every mean."""
+    means = {k: evaluate_traffic(FixedCycle(k), episodes, True, seed)[0] for k in periods}
+    return max(means, key=means.get), means

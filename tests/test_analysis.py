@@ -262,7 +262,8 @@ def test_figure_layout(tmp_path):
         return [t.get_text() for child in ax.child_axes for t in child.get_yticklabels()]
 
     assert reference_names(left) == ["random", "greedy/oracle"]  # close lines share a name
-    assert reference_names(panels[2]) == []  # the heuristics are the Warehouse's
+    traffic = [t for t in "/".join(reference_names(panels[2])).split("/") if t]
+    assert "longest_queue" in traffic and "random" in traffic  # Traffic's own heuristics
 
 
 @pytest.mark.parametrize("runs, message", [

@@ -262,3 +262,43 @@ def test_every_model_takes_its_traffic_sizes_from_the_env_id():
     assert "fnn32" in MODELS
     with pytest.raises(ValueError, match="no default sizes for env 'rllib_iam/Warehouse-v0'"):
         build_module("fnn32")
+
+
+# -- heuristic references ---------------------------------------------------------------------
+def test_fixed_cycle_and_longest_queue_first_decide_as_described():
+    from rllib_iam.heuristics import FixedCycle, LongestQueueFirst
+
+    cycle = FixedCycle(3)
+    fresh = np.array([True])
+    actions = [int(cycle(np.zeros((1, 30)), fresh if t == 0 else ~fresh)[0]) for t in range(8)]
+    assert actions == [0, 0, 0, 1, 1, 1, 0, 0]
+    assert int(cycle(np.zeros((1, 30)), fresh)[0]) == 0  # a new episode restarts the cycle
+
+    lqf = LongestQueueFirst()
+    obs = np.zeros((3, 30), dtype=np.float32)
+    obs[0, [4, 5]] = 1  # two cars on the north approach
+    obs[1, [20]] = 1  # one on the west approach
+    obs[2, [5, 21]] = 1  # one each: keep the last choice (north at the start)
+    assert lqf(obs, np.ones(3, dtype=bool)).tolist() == [NORTH, WEST, NORTH]
+    obs[2, 21] = 0
+    obs[2, [13, 14, 28, 29]] = 1  # cars leaving the box count for neither approach
+    obs[2, [19, 20]] = 1
+    assert lqf(obs, np.zeros(3, dtype=bool)).tolist() == [NORTH, WEST, WEST]
+
+
+def test_best_fixed_cycle_beats_random_on_the_same_episodes():
+    from rllib_iam.heuristics import (
+        TRAFFIC_CSV,
+        FixedCycle,
+        RandomLight,
+        evaluate_traffic,
+        load_reference,
+    )
+
+    committed = load_reference(TRAFFIC_CSV)
+    best = next(p for p, quirks in committed if p.startswith("fixed_cycle") and quirks)
+    period = int(best.removeprefix("fixed_cycle_k"))
+    cycle, _ = evaluate_traffic(FixedCycle(period), episodes=8, seed=0, num_envs=4)
+    random, _ = evaluate_traffic(RandomLight(0), episodes=8, seed=0, num_envs=4)
+    assert -46 < random < -34 and cycle > random + 15
+    assert committed["random", True] < committed["longest_queue", True] < committed[best, True]
