@@ -8,7 +8,10 @@ progress table, the trial names and the results all speak of models and seeds.
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,19 +161,96 @@ def _is_trial_spec(config: Any) -> bool:
     return isinstance(config, dict) and "class" not in config and {"model", "seed"} <= set(config)
 
 
+def checkpoint_damage(folder: Path) -> str | None:
+    """Why an RLlib checkpoint folder cannot be restored (missing or unreadable parts), or None.
+
+    Tune registers a checkpoint only once it is written, but a disk that filled up, a copy cut
+    off on its way to cloud storage or a hand-edited folder leave half-written ones; unpickling
+    each part up front finds them before any state is half loaded."""
+    try:
+        json.loads((folder / "rllib_checkpoint.json").read_text())
+    except (OSError, ValueError):
+        return "no readable rllib_checkpoint.json"
+    for needed in ("algorithm_state.pkl", "learner_group"):
+        if not (folder / needed).exists():
+            return f"{needed} missing"
+    for part in sorted(folder.rglob("*.pkl")):
+        try:
+            with part.open("rb") as f:
+                pickle.load(f)
+        except Exception as err:  # any failure to unpickle means damage
+            return f"{part.relative_to(folder)} unreadable ({type(err).__name__}: {err})"
+    return None
+
+
+def _say(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 class Figure5Trial(PPO):
-    """RLlib's PPO, built from a grid trial's ``{"model", "seed", "env", "timesteps", "ppo"}``."""
+    """RLlib's PPO, built from a grid trial's ``{"model", "seed", "env", "timesteps", "ppo"}``.
+
+    Restoring (Tune's retry of a failed trial, or ``--resume``) checks the checkpoint first: a
+    damaged one is reported and the newest intact older checkpoint of the trial is used instead,
+    or, with none left, the trial starts again from its first iteration. Iterations logged again
+    replace the earlier records in the analysis, so none is counted twice."""
 
     def __init__(self, config: Any = None, **kwargs: Any) -> None:
         if _is_trial_spec(config):
             config = trial_ppo_config(config)
         super().__init__(config=config, **kwargs)
 
+    def restore(self, checkpoint_path: Any) -> None:
+        checkpoint = getattr(checkpoint_path, "checkpoint", None)
+        if checkpoint is None:  # a plain path or Checkpoint: RLlib's own use, left as it is
+            return super().restore(checkpoint_path)
+        import pyarrow.fs
+        from ray.tune import Checkpoint
+
+        fs, newest = checkpoint.filesystem, checkpoint.path.rstrip("/")
+        trial_dir, name = newest.rsplit("/", 1)
+        siblings = fs.get_file_info(pyarrow.fs.FileSelector(trial_dir, allow_not_found=True))
+        older = sorted((e.path for e in siblings if e.base_name.startswith("checkpoint_")
+                        and e.base_name < name), reverse=True)
+        trial = trial_dir.rsplit("/", 1)[-1]
+        for path in [newest, *older]:
+            candidate = Checkpoint(path, filesystem=fs)
+            with candidate.as_directory() as local:
+                damage = checkpoint_damage(Path(local))
+            if damage is None and path == newest:
+                return super().restore(checkpoint_path)
+            if damage is None:
+                super().restore(candidate)
+                self._time_total = _logged_time(fs, trial_dir, self.iteration)
+                _say(f"{trial}: restored from {path.rsplit('/', 1)[-1]} (iteration "
+                     f"{self.iteration}); iterations after it run again")
+                return None
+            _say(f"{trial}: {path.rsplit('/', 1)[-1]} is damaged ({damage})")
+        _say(f"{trial}: no intact checkpoint; the trial starts again from its first iteration")
+        return None
+
     @classmethod
     def default_resource_request(cls, config: Any):
         if _is_trial_spec(config):
             config = trial_ppo_config(config).to_dict()
         return super().default_resource_request(config)
+
+
+def _logged_time(fs, trial_dir: str, iteration: int) -> float:
+    """The trial's logged total time at ``iteration`` (0 when the log does not say)."""
+    try:
+        with fs.open_input_stream(f"{trial_dir}/result.json", compression=None) as f:
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return 0.0
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("training_iteration") == iteration:
+            return float(record.get(TIME_TOTAL_S) or 0.0)
+    return 0.0
 
 
 def trial_name(trial: Any) -> str:
@@ -191,8 +271,6 @@ def experiment_exists(storage_path: str, name: str) -> bool:
 def stored_trials(storage_path: str, name: str) -> list[dict[str, Any]]:
     """The trial configs (``params.json``) of experiment ``<storage_path>/<name>``, as far as
     they are readable; an unreadable one is left out (the analysis reports it)."""
-    import json
-
     import pyarrow.fs
 
     if "://" in storage_path:

@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from analysis.load import AnalysisWarning, load_runs
+from rllib_iam.grid import checkpoint_damage
 from tests.test_figure5 import ROOT, SCRIPT, figure5, iterations
 
 FAULTS = ROOT / "tests" / "faults"
@@ -88,7 +89,8 @@ def wait_for(condition, timeout: float = 420.0, every: float = 1.0) -> None:
         time.sleep(every)
 
 
-def test_driver_killed_mid_grid_then_resume_finishes_without_rerunning(tmp_path):
+def killed_mid_grid(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A 2-trial grid (one at a time) whose driver got SIGKILL while the second trial ran."""
     exp = tmp_path / "grid"
     first, second = exp / "fnn_seed0", exp / "fnn_seed1"
     driver = subprocess.Popen(
@@ -98,7 +100,8 @@ def test_driver_killed_mid_grid_then_resume_finishes_without_rerunning(tmp_path)
     try:
         def mid_grid() -> bool:
             done = (first / "result.json").exists() and len(iterations(first)) == 4
-            return done and (second / "result.json").exists() and bool(iterations(second))
+            return (done and (second / "result.json").exists()
+                    and len(list(second.glob("checkpoint_*"))) >= 2)
 
         wait_for(mid_grid)
         os.kill(driver.pid, signal.SIGKILL)
@@ -106,8 +109,13 @@ def test_driver_killed_mid_grid_then_resume_finishes_without_rerunning(tmp_path)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
-    finished = (first / "result.json").read_bytes()
     assert len(iterations(second)) < 4  # killed while the second trial ran
+    return exp, first, second
+
+
+def test_driver_killed_mid_grid_then_resume_finishes_without_rerunning(tmp_path):
+    exp, first, _ = killed_mid_grid(tmp_path)
+    finished = (first / "result.json").read_bytes()
 
     run = figure5(*BUDGET, "--storage-path", str(tmp_path), "--name", "grid", "--resume")
     assert "2 of 2 trials finished" in run.stdout
@@ -117,3 +125,21 @@ def test_driver_killed_mid_grid_then_resume_finishes_without_rerunning(tmp_path)
         rows = frame[frame["seed"] == seed]
         assert list(rows["iteration"]) == [1, 2, 3, 4], seed  # none lost, each counted once
         assert rows["transitions"].max() == 4096 and bool(rows["complete"].all())
+
+
+def test_resume_past_a_half_written_checkpoint_uses_the_one_before(tmp_path):
+    exp, _, second = killed_mid_grid(tmp_path)
+    *_, before, latest = sorted(second.glob("checkpoint_*"))
+    state = latest / "algorithm_state.pkl"
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # a cut-off write
+    assert "algorithm_state.pkl unreadable" in checkpoint_damage(latest)
+    assert checkpoint_damage(before) is None
+    run = figure5(*BUDGET, "--storage-path", str(tmp_path), "--name", "grid", "--resume")
+    assert "2 of 2 trials finished" in run.stdout
+    assert f"fnn_seed1: {latest.name} is damaged (algorithm_state.pkl unreadable" in run.stderr
+    assert f"fnn_seed1: restored from {before.name}" in run.stderr
+    frame, problems = analysed(exp)
+    rows = frame[frame["seed"] == 1]
+    assert list(rows["iteration"]) == [1, 2, 3, 4] and bool(rows["complete"].all())
+    assert list(rows["transitions"]) == [1024, 2048, 3072, 4096]
+    assert any("logged more than once" in p for p in problems)  # rerun iterations, kept once

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.abc
 import os
 import sys
+from pathlib import Path
 
 TARGET = "rllib_iam.envs.warehouse"
 
@@ -31,8 +32,9 @@ def _crash_on_cue(module, marker: str, at_step: int) -> None:
             except FileExistsError:
                 pass
             else:
+                command = Path(f"/proc/{os.getpid()}/cmdline").read_text().replace("\0", " ")
                 with open(fd, "w") as f:
-                    f.write(open(f"/proc/{os.getpid()}/cmdline").read().replace("\0", " "))
+                    f.write(command.strip())
                 os._exit(17)
         return original(self, actions)
 
