@@ -1,0 +1,238 @@
+"""Run a trained policy from a checkpoint, episode by episode, and draw what it sees.
+
+`load_module` finds the RLModule inside a Tune trial folder, an RLlib/Tune checkpoint or an
+RLModule checkpoint; the module's resolved config names its env (``env_id``), so nothing else
+is needed. `rollout` plays whole episodes one step at a time, feeding each step's
+``STATE_OUT`` back as the next ``STATE_IN`` and starting every episode from the module's
+initial state, as RLlib's env runner does; it returns the episode returns and, if asked, the
+frames. Atari is played as evaluated (whole games, unclipped score, flicker as trained);
+`iam_attention`'s weights are drawn over the frame it saw. Warehouse is drawn as its 7x7 grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+import tree
+from PIL import Image, ImageDraw
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.rl_module.rl_module import RLModule
+
+import rllib_iam
+from rllib_iam.envs import warehouse
+from rllib_iam.models import env_config_for
+from rllib_iam.models.iam_attention import ATTENTION
+
+MODULE_PATH = ("learner_group", "learner", "rl_module", "default_policy")
+"""Where an algorithm checkpoint keeps its (single) RLModule."""
+VIDEO_SUFFIXES = (".gif", ".mp4")
+SCALE = 4
+"""Pixels per observation pixel in the drawn Atari observation (84 -> 336)."""
+
+
+class RolloutError(ValueError):
+    """A checkpoint or option the rollout cannot use; the message is one line."""
+
+
+@dataclass
+class Episode:
+    """One played episode."""
+
+    ret: float
+    """the sum of rewards (Atari: the unclipped game score)"""
+    steps: int
+    """agent steps taken"""
+    finished: bool
+    """False when `max_steps` cut it"""
+    actions: list[int] = field(default_factory=list)
+    """the actions taken (with the env seed, a replay)"""
+    frames: list[np.ndarray] = field(default_factory=list)
+    """drawn RGB frames (uint8, H x W x 3), when asked for"""
+
+
+def module_dir(checkpoint: str | Path) -> Path:
+    """The RLModule folder inside `checkpoint` (a trial folder: its latest checkpoint)."""
+    path = Path(checkpoint)
+    if not path.is_dir():
+        raise RolloutError(f"no checkpoint folder at {str(path)!r}")
+    checkpoints = sorted(path.glob("checkpoint_*"))
+    if checkpoints:
+        path = checkpoints[-1]
+    for candidate in (path.joinpath(*MODULE_PATH), path):
+        if (candidate / "class_and_ctor_args.pkl").is_file() and (
+            candidate / "module_state.pkl"
+        ).is_file():
+            return candidate
+    raise RolloutError(
+        f"{str(checkpoint)!r} is not a trial folder, an RLlib checkpoint or an RLModule checkpoint"
+    )
+
+
+def load_module(checkpoint: str | Path) -> RLModule:
+    """The trained RLModule of `checkpoint`, in eval mode on the CPU."""
+    module = RLModule.from_checkpoint(module_dir(checkpoint))
+    if "env_id" not in (module.model_config or {}):
+        raise RolloutError(f"the module in {str(checkpoint)!r} is not a model of this project")
+    module.eval()
+    return module
+
+
+def make_env(module: RLModule) -> gym.Env:
+    """The module's env with the options it was trained with; Atari as evaluated."""
+    env_id = module.model_config["env_id"]
+    options = env_config_for(module.NAME, env_id)
+    if env_id in rllib_iam.ATARI_IDS:
+        options.update(episodic_life=False, clip_rewards=False)
+    return gym.make(env_id, **options)
+
+
+def rollout(
+    module: RLModule,
+    *,
+    episodes: int,
+    seed: int = 0,
+    greedy: bool = False,
+    max_steps: int | None = None,
+    max_frames: int = 0,
+) -> list[Episode]:
+    """Play `episodes` episodes (env seeds ``seed, seed + 1, ...``); actions are sampled from
+    the policy (seeded by `seed`) unless `greedy`. `max_steps` cuts an episode; the first
+    `max_frames` steps (over all episodes) are drawn."""
+    env_id = module.model_config["env_id"]
+    if max_frames and env_id not in rllib_iam.ATARI_IDS and env_id != rllib_iam.WAREHOUSE_ID:
+        raise RolloutError(f"no drawing for {env_id}; run without a video")
+    env = make_env(module)
+    generator = torch.Generator().manual_seed(seed)
+    played = []
+    try:
+        for k in range(episodes):
+            budget = max_frames - sum(len(e.frames) for e in played)
+            played.append(_episode(module, env, seed + k, generator, greedy, max_steps, budget))
+    finally:
+        env.close()
+    return played
+
+
+def _episode(module, env, seed, generator, greedy, max_steps, max_frames) -> Episode:
+    stateful = module.is_stateful()
+    state = tree.map_structure(lambda s: torch.from_numpy(s)[None], module.get_initial_state())
+    obs, _ = env.reset(seed=seed)
+    episode = Episode(ret=0.0, steps=0, finished=False)
+    while max_steps is None or episode.steps < max_steps:
+        batch = {Columns.OBS: torch.from_numpy(np.asarray(obs))[None]}
+        if stateful:
+            batch[Columns.STATE_IN] = state
+        with torch.no_grad():
+            out = module.forward_inference(batch)
+        logits = out[Columns.ACTION_DIST_INPUTS][0]
+        if greedy:
+            action = int(logits.argmax())
+        else:
+            action = int(torch.multinomial(logits.softmax(-1), 1, generator=generator))
+        if stateful:
+            state = out[Columns.STATE_OUT]
+        if len(episode.frames) < max_frames:
+            weights = out.get(ATTENTION)
+            weights = None if weights is None else weights[0].numpy()
+            episode.frames.append(draw_frame(env, obs, weights, episode.ret, episode.steps))
+        obs, reward, terminated, truncated, _ = env.step(action)
+        episode.actions.append(action)
+        episode.ret += float(reward)
+        episode.steps += 1
+        if terminated or truncated:
+            episode.finished = True
+            break
+    return episode
+
+
+# --------------------------------------------------------------------------------- drawing
+def draw_frame(
+    env: gym.Env, obs: np.ndarray, attention: np.ndarray | None, ret: float, step: int
+) -> np.ndarray:
+    """One RGB video frame of what the policy saw at this step."""
+    if env.spec is not None and env.spec.id in rllib_iam.ATARI_IDS:
+        image = _atari_frame(env, obs, attention)
+    else:
+        image = _warehouse_frame(obs)
+    ImageDraw.Draw(image).text((4, image.height - 14), f"step {step}  return {ret:g}", fill="white")
+    return np.asarray(image)
+
+
+def _atari_frame(env: gym.Env, obs: np.ndarray, attention: np.ndarray | None) -> Image.Image:
+    """The emulator's screen (left) beside the newest observed frame, flicker and all, with
+    the 7x7 attention weights as a red overlay (each map cell stands for a 12x12 patch)."""
+    screen = Image.fromarray(env.unwrapped.ale.getScreenRGB()).resize((320, 420), Image.NEAREST)
+    seen = np.repeat(np.asarray(obs)[-1][..., None], 3, axis=-1).astype(np.float32)
+    if attention is not None:
+        heat = attention.reshape(7, 7) / max(float(attention.max()), 1e-8)
+        heat = np.kron(heat, np.ones((12, 12)))[..., None] * 0.7
+        seen = seen * (1 - heat) + np.array([255.0, 0.0, 0.0]) * heat
+    side = 84 * SCALE
+    seen_image = Image.fromarray(seen.astype(np.uint8)).resize((side, side), Image.NEAREST)
+    canvas = Image.new("RGB", (320 + side, 436), "black")
+    canvas.paste(screen, (0, 0))
+    canvas.paste(seen_image, (320, 0))
+    return canvas
+
+
+def _warehouse_frame(obs: np.ndarray, cell: int = 40) -> Image.Image:
+    """The 7x7 warehouse of the newest observation: robot (blue) and waiting items (orange)."""
+    newest = np.asarray(obs)[: warehouse.OBS_SIZE]
+    grid = warehouse.GRID
+    image = Image.new("RGB", (grid * cell, grid * cell + 18), "black")
+    pen = ImageDraw.Draw(image)
+    shelves = {tuple(c) for c in warehouse.SHELF_CELLS}
+    robot = int(newest[: grid * grid].argmax())
+    for r in range(grid):
+        for c in range(grid):
+            box = (c * cell + 1, r * cell + 1, (c + 1) * cell - 2, (r + 1) * cell - 2)
+            pen.rectangle(box, fill=(90, 90, 90) if (r, c) in shelves else (200, 200, 200))
+    for shelf, (r, c) in enumerate(warehouse.SHELF_CELLS):
+        if newest[grid * grid + shelf] > 0:
+            pen.rectangle((c * cell + 8, r * cell + 8, (c + 1) * cell - 9, (r + 1) * cell - 9),
+                          fill=(255, 140, 0))
+    r, c = divmod(robot, grid)
+    pen.ellipse((c * cell + 10, r * cell + 10, (c + 1) * cell - 11, (r + 1) * cell - 11),
+                fill=(30, 80, 220))
+    return image
+
+
+def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 15) -> Path:
+    """Frames to a looping GIF (Pillow) or an MP4 (OpenCV), by the path's suffix."""
+    path = Path(path)
+    if path.suffix not in VIDEO_SUFFIXES:
+        raise RolloutError(f"video must end in {' or '.join(VIDEO_SUFFIXES)}, got {path.name!r}")
+    if not frames:
+        raise RolloutError("no frames to write")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gif":
+        images = [Image.fromarray(f) for f in frames]
+        images[0].save(path, save_all=True, append_images=images[1:], duration=1000 // fps,
+                       loop=0)
+        return path
+    import cv2
+
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    try:
+        for frame in frames:
+            writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    finally:
+        writer.release()
+    return path
+
+
+__all__ = [
+    "Episode",
+    "RolloutError",
+    "draw_frame",
+    "load_module",
+    "make_env",
+    "module_dir",
+    "rollout",
+    "write_video",
+]
