@@ -62,6 +62,19 @@ def test_a_lone_car_under_green_finishes_its_route_when_the_spec_says(sim, route
     assert n == steps
 
 
+def test_the_episode_ends_when_no_car_is_left(sim):
+    """Quirk 5: a lone route-A car, given green ahead of it, leaves at step 234 < 250."""
+    sim.reset(0, fresh=True)
+    sim._load(sumo_loop.sumo_args("A", 0))
+    vehicle = sim.sumo.vehicle
+    steps, no_cars = 0, False
+    while not no_cars and steps < EPISODE_LENGTH:
+        road = vehicle.getRoadID("car0") if "car0" in vehicle.getIDList() else ""
+        _, reward, no_cars, time_up = sim.step(WEST if road in ("L63", "L64") else NORTH)
+        steps += 1
+    assert (steps, no_cars, time_up, reward) == (234, True, False, 0.0)
+
+
 def test_route_draws_follow_python_random_and_cover_64_patterns():
     assert sumo_loop.ROUTES["A"][0] == "L67" and sumo_loop.ROUTES["A"][-1] == "L62"
     assert sumo_loop.ROUTES["B"][0] == "L63" and sumo_loop.ROUTES["B"][-1] == "L66"
