@@ -120,7 +120,8 @@ class OneTorchThread(RLlibCallback):
 
 
 class GameScore(RLlibCallback):
-    """Logs each finished Atari game's unclipped score as ``env_runners/game_score_mean``.
+    """Logs each finished Atari game's unclipped score as ``env_runners/game_score`` (a mean
+    over RLlib's episode window).
 
     Training episodes are lives with clipped rewards (`rllib_iam.envs.atari`), so RLlib's
     ``episode_return_mean`` is not the game score; the env reports the score at a game's end.

@@ -248,3 +248,28 @@ def test_spec_fails_early_on_bad_input() -> None:
         module_spec("iam_attention", PONG, d_set="items")
     with pytest.raises(ValueError, match="attention_size must be a positive integer"):
         module_spec("iam_attention", PONG, attention_size=0)
+
+
+def test_game_score_reaches_rllib_metrics() -> None:
+    """Through RLlib's env runner: lives are episodes, the logged score is whole games'."""
+    from ray.rllib.callbacks.callbacks import RLlibCallback
+    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+
+    ended: list[tuple[float, float | None]] = []
+
+    class Spy(RLlibCallback):
+        def on_episode_end(self, *, episode, **kwargs) -> None:
+            ended.append((episode.get_return(), episode.get_infos(-1).get(GAME_SCORE)))
+
+    config = ppo_config("fnn", "rllib_iam/Breakout-v0", total_timesteps=10**6, num_envs=1,
+                        rollout_fragment_length=256, minibatch_size=64)
+    config.callbacks(callbacks_class=[*config.callbacks_class, Spy])
+    runner = SingleAgentEnvRunner(config=config)
+    runner.sample(num_timesteps=600, random_actions=True)
+    metrics = runner.get_metrics()
+    runner.stop()
+    games = [score for _, score in ended if score is not None]
+    assert games and len(ended) >= 5 * len(games)  # five lives per game
+    assert metrics[GAME_SCORE].peek() == pytest.approx(np.mean(games))
+    lives = [ret for ret, _ in ended]
+    assert metrics["episode_return_mean"].peek() == pytest.approx(np.mean(lives))

@@ -14,7 +14,8 @@ The chain, innermost first, uses gymnasium's and ale-py's own pieces where they 
 Training sees lives as episodes and clipped rewards (DeepMind's setup), so RLlib's own
 ``episode_return_mean`` is a per-life clipped return. The score that matters, the whole game's
 unclipped score, is put in ``info[GAME_SCORE]`` at the step a game ends; `GameScore` (an RLlib
-callback) logs it as ``env_runners/game_score_mean``, which the Figure 5 record reads for Atari.
+callback) logs it as ``env_runners/game_score`` (a windowed mean), which the Figure 5 record
+reads for Atari.
 With ``episodic_life=False, clip_rewards=False`` (evaluation, `experiments/rollout.py`) the two
 returns coincide.
 
