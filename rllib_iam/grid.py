@@ -67,13 +67,14 @@ Warehouse's, and every env's without an entry in `PROFILES_BY_ENV`."""
 
 ATARI_PROFILES: dict[str, Profile] = {
     "smoke": Profile(seeds=1, timesteps=1024, checkpoint_every=1),
-    "quick": Profile(seeds=2, timesteps=100 * 1024, checkpoint_every=25),
+    "quick": Profile(seeds=2, timesteps=20 * 1024, checkpoint_every=5),
     "blog": Profile(seeds=3, timesteps=2_000_000, checkpoint_every=100),
     "paper": Profile(seeds=5, timesteps=10_000_000, checkpoint_every=250),
 }
-"""Atari: ``smoke`` one update per model (the tests); ``quick`` a plumbing and speed check, too
-short to learn Pong; ``blog`` and ``paper`` cluster budgets (issue 6): paper.md gives no Atari
-budget, so ``paper`` is the customary 10M transitions (40M frames) of PPO on Atari."""
+"""Atari: ``smoke`` one update per model (the tests); ``quick`` 20 updates, a plumbing and speed
+check on a laptop, far too short to learn Pong; ``blog`` and ``paper`` cluster budgets (issue
+6): paper.md gives no Atari budget, so ``paper`` is the customary 10M transitions (40M frames)
+of PPO on Atari."""
 
 PROFILES_BY_ENV: dict[str, dict[str, Profile]] = {
     env_id: ATARI_PROFILES for env_id in rllib_iam.ATARI_IDS
