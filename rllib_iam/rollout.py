@@ -32,6 +32,8 @@ MODULE_PATH = ("learner_group", "learner", "rl_module", "default_policy")
 VIDEO_SUFFIXES = (".gif", ".mp4")
 SCALE = 4
 """Pixels per observation pixel in the drawn Atari observation (84 -> 336)."""
+ATTENTION_FULL = 8
+"""A region weighted this many times the uniform 1/49 is drawn fully red."""
 
 
 class RolloutError(ValueError):
@@ -164,11 +166,12 @@ def draw_frame(
 
 def _atari_frame(env: gym.Env, obs: np.ndarray, attention: np.ndarray | None) -> Image.Image:
     """The emulator's screen (left) beside the newest observed frame, flicker and all, with
-    the 7x7 attention weights as a red overlay (each map cell stands for a 12x12 patch)."""
+    the 7x7 attention weights as a red overlay (each map cell stands for a 12x12 patch). The
+    red is absolute: faint at the uniform weight 1/49, full at `ATTENTION_FULL` times it."""
     screen = Image.fromarray(env.unwrapped.ale.getScreenRGB()).resize((320, 420), Image.NEAREST)
     seen = np.repeat(np.asarray(obs)[-1][..., None], 3, axis=-1).astype(np.float32)
     if attention is not None:
-        heat = attention.reshape(7, 7) / max(float(attention.max()), 1e-8)
+        heat = np.minimum(attention.reshape(7, 7) * 49 / ATTENTION_FULL, 1.0)
         heat = np.kron(heat, np.ones((12, 12)))[..., None] * 0.7
         seen = seen * (1 - heat) + np.array([255.0, 0.0, 0.0]) * heat
     side = 84 * SCALE
