@@ -113,33 +113,61 @@ def killed_mid_grid(tmp_path: Path) -> tuple[Path, Path, Path]:
     return exp, first, second
 
 
-def test_driver_killed_mid_grid_then_resume_finishes_without_rerunning(tmp_path):
-    exp, first, _ = killed_mid_grid(tmp_path)
-    finished = (first / "result.json").read_bytes()
+def cut_in_half(checkpoint: Path) -> None:
+    state = checkpoint / "algorithm_state.pkl"
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # a cut-off write
 
+
+def restored_iteration(trial: Path, checkpoint: Path) -> int:
+    """Restore the trial from ``checkpoint`` as Tune does, in this process; its iteration."""
+    import ray
+    from ray.train._internal.checkpoint_manager import _TrainingResult
+    from ray.tune import Checkpoint
+
+    from rllib_iam.grid import Figure5Trial
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        algo = Figure5Trial(config=json.loads((trial / "params.json").read_text()))
+        algo.restore(_TrainingResult(checkpoint=Checkpoint.from_directory(str(checkpoint)),
+                                     metrics={}))
+        iteration = algo.iteration
+        algo.stop()
+    finally:
+        if started:
+            ray.shutdown()
+    return iteration
+
+
+def test_driver_killed_mid_grid_then_resume_past_half_written_checkpoints(tmp_path, capfd):
+    exp, first, second = killed_mid_grid(tmp_path)
+    finished = (first / "result.json").read_bytes()
+    *older, before, latest = sorted(second.glob("checkpoint_*"))
+    assert before.name == f"checkpoint_{len(older):06d}"
+    cut_in_half(latest)
+    assert "algorithm_state.pkl unreadable" in checkpoint_damage(latest)
+    assert checkpoint_damage(before) is None
+    # a damaged newest checkpoint: the one before it is restored instead, with a warning
+    # checkpoint_<k> holds iteration k + 1 (Tune numbers checkpoints from 0; one per iteration)
+    assert restored_iteration(second, latest) == len(older) + 1
+    err = capfd.readouterr().err
+    assert f"fnn_seed1: {latest.name} is damaged (algorithm_state.pkl unreadable" in err
+    assert f"fnn_seed1: restored from {before.name}" in err
+
+    # every checkpoint damaged: whichever one Tune restores, the trial starts again
+    for checkpoint in [*older, before]:
+        cut_in_half(checkpoint)
     run = figure5(*BUDGET, "--storage-path", str(tmp_path), "--name", "grid", "--resume")
     assert "2 of 2 trials finished" in run.stdout
     assert (first / "result.json").read_bytes() == finished  # the finished trial was not rerun
-    frame, _ = analysed(exp)
+    assert "is damaged (algorithm_state.pkl unreadable" in run.stderr
+    assert "fnn_seed1: no intact checkpoint; the trial starts again" in run.stderr
+    frame, problems = analysed(exp)
     for seed in (0, 1):
         rows = frame[frame["seed"] == seed]
         assert list(rows["iteration"]) == [1, 2, 3, 4], seed  # none lost, each counted once
-        assert rows["transitions"].max() == 4096 and bool(rows["complete"].all())
-
-
-def test_resume_past_a_half_written_checkpoint_uses_the_one_before(tmp_path):
-    exp, _, second = killed_mid_grid(tmp_path)
-    *_, before, latest = sorted(second.glob("checkpoint_*"))
-    state = latest / "algorithm_state.pkl"
-    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # a cut-off write
-    assert "algorithm_state.pkl unreadable" in checkpoint_damage(latest)
-    assert checkpoint_damage(before) is None
-    run = figure5(*BUDGET, "--storage-path", str(tmp_path), "--name", "grid", "--resume")
-    assert "2 of 2 trials finished" in run.stdout
-    assert f"fnn_seed1: {latest.name} is damaged (algorithm_state.pkl unreadable" in run.stderr
-    assert f"fnn_seed1: restored from {before.name}" in run.stderr
-    frame, problems = analysed(exp)
-    rows = frame[frame["seed"] == 1]
-    assert list(rows["iteration"]) == [1, 2, 3, 4] and bool(rows["complete"].all())
-    assert list(rows["transitions"]) == [1024, 2048, 3072, 4096]
-    assert any("logged more than once" in p for p in problems)  # rerun iterations, kept once
+        assert list(rows["transitions"]) == [1024, 2048, 3072, 4096], seed
+        assert bool(rows["complete"].all())
+    assert any("fnn_seed1: iteration(s)" in p and "logged more than once" in p for p in problems)
