@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import re
 import subprocess
@@ -14,9 +16,19 @@ import pytest
 from analysis.figure5 import FIGURE5 as ANALYSIS_KEY
 from analysis.figure5 import load_runs
 from rllib_iam.grid import DEFAULT_MODELS, FIGURE5, PROFILES
+from rllib_iam.models import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = [sys.executable, "experiments/figure5.py"]
+
+
+@functools.cache
+def script():
+    """experiments/figure5.py as a module (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location("figure5_script", ROOT / SCRIPT[1])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def figure5(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -76,12 +88,13 @@ def test_resume_of_a_finished_experiment_reruns_nothing(smoke):
     (["--seeds", "2"], "--seeds asks for seeds 0, 1 (stored: 0)"),
     (["--param-budget", "214401"], "--param-budget asks for model_config"),
 ])
-def test_resume_refuses_flags_that_contradict_the_stored_grid(smoke, args, message):
+def test_resume_refuses_flags_that_contradict_the_stored_grid(smoke, args, message, capsys):
     state = sorted((p, p.stat().st_mtime_ns) for p in smoke.rglob("*"))
-    run = figure5("--storage-path", str(smoke.parent), "--name", "smoke", "--resume", *args,
-                  check=False)
-    assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert message in run.stderr and "as it was started" in run.stderr, run.stderr
+    with pytest.raises(SystemExit) as exit_:
+        script().main(["--storage-path", str(smoke.parent), "--name", "smoke", "--resume", *args])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert message in err and "as it was started" in err, err
     assert sorted((p, p.stat().st_mtime_ns) for p in smoke.rglob("*")) == state
 
 
@@ -122,13 +135,28 @@ def test_existing_experiment_is_refused_and_left_alone(smoke):
         (["--param-budget", "iam", "--model-config", '{"param_budget": 9}'], "conflict"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_before_anything_is_written(args, message, tmp_path):
+def test_bad_input_is_one_line_exit_2_before_anything_is_written(args, message, tmp_path,
+                                                                 capsys):
+    """In this process, through the script's own `main` (a subprocess per case would spend
+    minutes importing Ray and torch); the real command is checked below."""
+    import ray
+
     storage = ["--storage-path", str(tmp_path / "s")] if "--storage-path" not in args else []
-    run = figure5(*storage, *args, check=False)
-    assert run.returncode == 2
-    assert message in run.stderr, run.stderr
-    assert "Traceback" not in run.stderr
-    assert run.stderr.strip().count("\n") <= 1  # usage line + the error
+    with pytest.raises(SystemExit) as exit_:
+        script().main([*storage, *args])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert message in err, err
+    assert err.strip().count("\n") <= 1  # usage line + the error
+    assert not (tmp_path / "s").exists() and not ray.is_initialized()
+
+
+def test_bad_input_through_the_real_command(tmp_path):
+    run = figure5("--storage-path", str(tmp_path / "s"), "--models", "iam,transformer",
+                  check=False)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        "figure5.py: error: unknown model(s) transformer; valid: " + ", ".join(MODELS))
     assert not (tmp_path / "s").exists()
 
 
