@@ -60,7 +60,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector.utils import batch_space
 
-from rllib_iam.envs import sumo_loop
+from rllib_iam.envs import sumo_loop, warehouse
 
 OBS_SIZE = 30
 N_ACTIONS = 2
@@ -83,18 +83,8 @@ BACKENDS = ("libsumo", "traci")
 
 
 def resolve_d_set(d_set: str | Sequence[int], obs_size: int = OBS_SIZE) -> list[int]:
-    """Turn a d-set name or index list into a checked list of observation indices."""
-    if isinstance(d_set, str):
-        if d_set not in D_SETS:
-            raise ValueError(f"unknown Traffic d-set {d_set!r}; valid names: {', '.join(D_SETS)}")
-        return list(D_SETS[d_set])
-    indices = [int(i) for i in d_set]
-    bad = [i for i in indices if not 0 <= i < obs_size]
-    if bad or not indices:
-        raise ValueError(
-            f"d-set indices must be a non-empty list within [0, {obs_size}); got bad {bad}"
-        )
-    return indices
+    """Turn a Traffic d-set name or index list into a checked list of observation indices."""
+    return warehouse.resolve_d_set(d_set, obs_size, named=D_SETS, what="Traffic d-set")
 
 
 def cell(metres: float) -> int:

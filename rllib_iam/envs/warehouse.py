@@ -84,12 +84,15 @@ the 24 item bits only."""
 OPTIONS = ("quirks", "time_limit_as_terminal", "frame_stack", "info_ages")
 
 
-def resolve_d_set(d_set: str | Sequence[int], obs_size: int = OBS_SIZE) -> list[int]:
-    """Turn a d-set name or index list into a checked list of observation indices."""
+def resolve_d_set(d_set: str | Sequence[int], obs_size: int = OBS_SIZE,
+                  named: dict[str, list[int]] | None = None, what: str = "d-set") -> list[int]:
+    """Turn a d-set name (of `named`, default this env's `D_SETS`) or index list into a checked
+    list of observation indices; other envs call it with their own names and sizes."""
+    named = D_SETS if named is None else named
     if isinstance(d_set, str):
-        if d_set not in D_SETS:
-            raise ValueError(f"unknown d-set {d_set!r}; valid names: {', '.join(D_SETS)}")
-        return list(D_SETS[d_set])
+        if d_set not in named:
+            raise ValueError(f"unknown {what} {d_set!r}; valid names: {', '.join(named)}")
+        return list(named[d_set])
     indices = [int(i) for i in d_set]
     bad = [i for i in indices if not 0 <= i < obs_size]
     if bad or not indices:
