@@ -89,8 +89,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--name", help="experiment name (default figure5-<profile>)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--max-concurrent", type=positive_int, help="trials at once")
-    parser.add_argument("--cpus-per-trial", type=positive_int, default=1,
-                        help="1: sample and learn in one process; k > 1: k - 1 env runners")
+    parser.add_argument("--cpus-per-trial", type=positive_int,
+                        help="1 (default): sample and learn in one process; k > 1: k - 1 env "
+                             "runners")
     parser.add_argument("--no-analysis", action="store_true", help="skip the figure at the end")
     args = parser.parse_args(argv)
 
@@ -103,6 +104,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.env = args.env or rllib_iam.WAREHOUSE_ID
     args.model_config = args.model_config or "{}"
     args.ppo = args.ppo or "paper"
+    args.cpus_per_trial = args.cpus_per_trial or 1
 
     if args.profile not in PROFILES:
         fail(f"unknown profile {args.profile!r}; valid: {', '.join(PROFILES)}")

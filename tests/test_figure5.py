@@ -87,6 +87,7 @@ def test_resume_of_a_finished_experiment_reruns_nothing(smoke):
     (["--profile", "quick"], "--profile asks for timesteps 153600 (stored: 2048)"),
     (["--seeds", "2"], "--seeds asks for seeds 0, 1 (stored: 0)"),
     (["--param-budget", "214401"], "--param-budget asks for model_config"),
+    (["--cpus-per-trial", "2"], "--cpus-per-trial asks for cpus_per_trial 2 (stored: 1)"),
 ])
 def test_resume_refuses_flags_that_contradict_the_stored_grid(smoke, args, message, capsys):
     state = sorted((p, p.stat().st_mtime_ns) for p in smoke.rglob("*"))
