@@ -1,0 +1,29 @@
+"""The committed reference results (results/<env>-<profile>/) load and give their own table."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.load import AnalysisWarning, load_runs
+from analysis.stats import REPS, table
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = sorted(p.parent for p in (ROOT / "results").glob("*/trials"))
+
+
+@pytest.mark.parametrize("folder", RESULTS, ids=[p.name for p in RESULTS])
+def test_committed_results_load_and_regenerate_their_table(folder):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AnalysisWarning)  # every committed trial is clean
+        frame = load_runs(str(folder / "trials"))
+    assert bool(frame["complete"].all())
+    seeds = frame.groupby("model")["seed"].apply(lambda s: tuple(sorted(set(s))))
+    assert seeds.nunique() == 1, seeds  # every model has the same seeds (run in seed order)
+    committed = pd.read_csv(folder / "table.csv")
+    regenerated = pd.read_csv(io.StringIO(table(frame, REPS).to_csv(index=False)))  # as written
+    pd.testing.assert_frame_equal(regenerated, committed, rtol=1e-9)
