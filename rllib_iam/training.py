@@ -37,6 +37,7 @@ from rllib_iam.ppo import (
     FragmentPhase,
     PaperPPOTorchLearner,
 )
+from rllib_iam.sampling import LeanEnvRunner
 
 PPO_VARIANTS = ("paper", "rllib")
 """Names `ppo_config(ppo=...)` (and the experiments' `--ppo`) accept."""
@@ -205,6 +206,8 @@ def ppo_config(
             num_cpus_per_env_runner=1,
             rollout_fragment_length=rollout_fragment_length,
             gym_env_vectorize_mode="vector_entry_point",
+            # the stock runner's work without its per-step connector pipelines (same episodes)
+            env_runner_cls=LeanEnvRunner,
         )
         .rl_module(
             rl_module_spec=module_spec(

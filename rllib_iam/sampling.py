@@ -1,0 +1,279 @@
+"""`LeanEnvRunner`: RLlib's single-agent env runner without its per-step connector pipelines.
+
+RLlib 2.60's `SingleAgentEnvRunner` runs two connector pipelines around every vector step:
+env-to-module (read each episode's last observation and state, add a time axis, batch, make
+tensors) and module-to-env (sample actions, make numpy, unbatch, drop the time axis, listify).
+With the default pipelines these do fixed array work, but through generic per-episode Python:
+for `iam` at the paper's 8 envs x 128 steps they cost 146 of the 258 ms of sampling
+(docs/throughput.md). This runner does the same work on whole arrays and keeps everything else
+of the stock runner: the same `SingleAgentEpisode` objects built by the same `add_env_reset` /
+`add_env_step` calls with the same values, the same callbacks in the same order, the same
+episode cutting, metrics and fault handling. Given the same seed it returns the same episodes
+as the stock runner, value for value (tests/test_sampling.py checks it).
+
+It takes the lean path only where that equivalence holds: sampling a number of timesteps with
+exploration, RLlib's default connector pipelines (nothing user-added), a Discrete action space.
+Everything else (`num_episodes`, `random_actions`, inference, custom connectors) goes to the
+stock `_sample`. Both paths share the runner's cached module input, so they can alternate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.connectors.common.add_observations_from_episodes_to_batch import (
+    AddObservationsFromEpisodesToBatch,
+)
+from ray.rllib.connectors.common.add_states_from_episodes_to_batch import (
+    AddStatesFromEpisodesToBatch,
+)
+from ray.rllib.connectors.common.add_time_dim_to_batch_and_zero_pad import (
+    AddTimeDimToBatchAndZeroPad,
+)
+from ray.rllib.connectors.common.batch_individual_items import BatchIndividualItems
+from ray.rllib.connectors.common.numpy_to_tensor import NumpyToTensor
+from ray.rllib.connectors.common.tensor_to_numpy import TensorToNumpy
+from ray.rllib.connectors.module_to_env.get_actions import GetActions
+from ray.rllib.connectors.module_to_env.listify_data_for_vector_env import (
+    ListifyDataForVectorEnv,
+)
+from ray.rllib.connectors.module_to_env.normalize_and_clip_actions import (
+    NormalizeAndClipActions,
+)
+from ray.rllib.connectors.module_to_env.remove_single_ts_time_rank_from_batch import (
+    RemoveSingleTsTimeRankFromBatch,
+)
+from ray.rllib.connectors.module_to_env.unbatch_to_individual_items import (
+    UnBatchToIndividualItems,
+)
+from ray.rllib.core.columns import Columns
+from ray.rllib.env.env_runner import ENV_STEP_FAILURE
+from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+from ray.rllib.utils import force_list
+from ray.rllib.utils.metrics import RLMODULE_INFERENCE_TIMER, WEIGHTS_SEQ_NO
+
+STOCK_ENV_TO_MODULE = (
+    AddObservationsFromEpisodesToBatch,
+    AddTimeDimToBatchAndZeroPad,
+    AddStatesFromEpisodesToBatch,
+    BatchIndividualItems,
+    NumpyToTensor,
+)
+"""RLlib 2.60's default env-to-module pipeline, the one `LeanEnvRunner` replaces."""
+
+STOCK_MODULE_TO_ENV = (
+    GetActions,
+    TensorToNumpy,
+    UnBatchToIndividualItems,
+    RemoveSingleTsTimeRankFromBatch,
+    NormalizeAndClipActions,
+    ListifyDataForVectorEnv,
+)
+"""RLlib 2.60's default module-to-env pipeline, the one `LeanEnvRunner` replaces."""
+
+
+def _types(pipeline: Any) -> tuple[type, ...]:
+    return tuple(type(c) for c in getattr(pipeline, "connectors", ()))
+
+
+class LeanEnvRunner(SingleAgentEnvRunner):
+    """`SingleAgentEnvRunner` with the default connector pipelines done as array operations."""
+
+    def lean(self) -> bool:
+        """Whether this runner's setup is one the lean path reproduces exactly."""
+        return (
+            self.module is not None
+            and _types(self._env_to_module) == STOCK_ENV_TO_MODULE
+            and _types(self._module_to_env) == STOCK_MODULE_TO_ENV
+            and isinstance(self.env.single_action_space, gym.spaces.Discrete)
+        )
+
+    def _sample(
+        self,
+        *,
+        num_timesteps: int | None = None,
+        num_episodes: int | None = None,
+        explore: bool,
+        random_actions: bool = False,
+        force_reset: bool = False,
+    ) -> list[SingleAgentEpisode]:
+        if num_timesteps is None or random_actions or not explore or not self.lean():
+            return super()._sample(
+                num_timesteps=num_timesteps,
+                num_episodes=num_episodes,
+                explore=explore,
+                random_actions=random_actions,
+                force_reset=force_reset,
+            )
+        if force_reset or self._needs_initial_reset:
+            self._reset_envs_and_episodes(explore)
+        return self._sample_lean(num_timesteps)
+
+    def _sample_lean(self, num_timesteps: int) -> list[SingleAgentEpisode]:
+        module = self.module
+        dist_cls = module.get_exploration_action_dist_cls()
+        initial = {}
+        runners = self.config.num_env_runners or 1
+        to_module = self._cached_to_module
+        step_callbacks = self._callables("on_episode_step")
+        env = self.env.unwrapped
+        ts = 0
+        done: list[SingleAgentEpisode] = []
+        while ts < num_timesteps:
+            stateful = Columns.STATE_IN in to_module
+            t = (self.num_env_steps_sampled_lifetime // runners + ts) * runners
+            with self.metrics.log_time(RLMODULE_INFERENCE_TIMER):
+                out = module.forward_exploration(to_module, t=t)
+            # GetActions, then TensorToNumpy and RemoveSingleTsTimeRankFromBatch on arrays
+            dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
+            actions = dist.sample()
+            logp = dist.logp(actions)
+            extra = {
+                Columns.ACTION_DIST_INPUTS: out[Columns.ACTION_DIST_INPUTS],
+                Columns.ACTION_LOGP: logp,
+                **{k: v for k, v in out.items() if k != Columns.ACTION_DIST_INPUTS},
+            }
+            extra, actions = _numpy(extra), _numpy(actions)
+            if stateful:  # drop the single-step time axis the env-to-module side added
+                extra = {
+                    k: v if k == Columns.STATE_OUT else _first_step(v) for k, v in extra.items()
+                }
+                actions = actions[:, 0]
+
+            results = self._try_env_step(actions)
+            if results is ENV_STEP_FAILURE:  # the stock runner's answer: start over
+                ts = 0
+                self._reset_envs_and_episodes(True)
+                to_module = self._cached_to_module
+                continue
+            observations, rewards, terminateds, truncateds, infos = results
+
+            episodes = self._ongoing_episodes
+            started = []
+            for i, episode in enumerate(episodes):
+                if not episode.is_reset:  # NEXT_STEP autoreset: this row is a reset
+                    episode.add_env_reset(observation=observations[i], infos=infos[i])
+                    started.append(i)
+                    continue
+                ts += 1
+                row = _row(extra, i)
+                row[WEIGHTS_SEQ_NO] = self._weights_seq_no
+                episode.add_env_step(
+                    observation=observations[i],
+                    action=actions[i],
+                    reward=rewards[i],
+                    infos=infos[i],
+                    terminated=terminateds[i],
+                    truncated=truncateds[i],
+                    extra_model_outputs=row,
+                )
+
+            # the env-to-module side: the new observations and, for recurrent modules, the
+            # state each episode continues from (the initial state where one just began)
+            to_module = {Columns.OBS: torch.from_numpy(np.stack(observations))}
+            if stateful:
+                to_module[Columns.OBS] = to_module[Columns.OBS].unsqueeze(1)
+                state = extra[Columns.STATE_OUT]
+                if started:
+                    if not initial:
+                        initial = module.get_initial_state()
+                    state = _restart(state, initial, started)
+                to_module[Columns.STATE_IN] = _tensors(state)
+
+            for i in range(len(episodes)):
+                if i in started:
+                    self._make_on_episode_callback("on_episode_start", i, episodes)
+                else:  # `_make_on_episode_callback`'s call, without its per-call overhead
+                    for callback in step_callbacks:
+                        callback(
+                            episode=episodes[i],
+                            env_runner=self,
+                            metrics_logger=self.metrics,
+                            env=env,
+                            rl_module=module,
+                            env_index=i,
+                        )
+                if episodes[i].is_done:
+                    self._make_on_episode_callback("on_episode_end", i, episodes)
+                    episode = episodes[i]
+                    done.append(episode.to_numpy() if self.episodes_to_numpy else episode)
+                    self._new_episode(i, episodes)
+
+        self._cached_to_module = to_module
+        return self._finish_chunks(done, ts)
+
+    def _callables(self, which: str) -> list[Any]:
+        """What `make_callback(which, ...)` would call, in its order, less the base class's
+        no-ops: `on_episode_step` runs once per env per step, and the calls add up."""
+        base = getattr(RLlibCallback, which)
+        methods = [
+            getattr(cb, which)
+            for cb in force_list(self._callbacks)
+            if getattr(type(cb), which, base) is not base
+        ]
+        return methods + force_list(getattr(self.config, f"callbacks_{which}", None))
+
+    def _finish_chunks(
+        self, done: list[SingleAgentEpisode], ts: int
+    ) -> list[SingleAgentEpisode]:
+        """Cut every ongoing episode (its continuation keeps collecting) and log the counts."""
+        self._done_episodes_for_metrics.extend(done)
+        chunks = []
+        continuations = []
+        for episode in self._ongoing_episodes:
+            continuations.append(episode.cut(len_lookback_buffer=self.config.episode_lookback_horizon))
+            if episode.t == 0:  # just begun: nothing in it yet
+                continue
+            episode.validate()
+            self._ongoing_episodes_for_metrics[episode.id_].append(episode)
+            chunks.append(episode.to_numpy() if self.episodes_to_numpy else episode)
+        self._ongoing_episodes = continuations
+        self._log_env_steps(metric=self._metrics_num_env_steps_sampled, num_steps=ts)
+        self._increase_sampled_metrics(ts, len(done))
+        return done + chunks
+
+
+# Plain recursive helpers over (nested) dicts of arrays: dm-tree's generic walk cost more than
+# the module's forward pass here.
+def _numpy(x: Any) -> Any:
+    """Tensors to numpy as RLlib's TensorToNumpy does (int64 -> int32, float64 -> float32)."""
+    if isinstance(x, dict):
+        return {k: _numpy(v) for k, v in x.items()}
+    a = x.detach().cpu().numpy()
+    if a.dtype == np.float64:
+        return a.astype(np.float32)
+    if a.dtype == np.int64:
+        return a.astype(np.int32)
+    return a
+
+
+def _first_step(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _first_step(v) for k, v in x.items()}
+    return x[:, 0]
+
+
+def _row(x: Any, i: int) -> Any:
+    if isinstance(x, dict):
+        return {k: _row(v, i) for k, v in x.items()}
+    return x[i]
+
+
+def _restart(state: Any, initial: Any, rows: list[int]) -> Any:
+    """A copy of batched `state` with `rows` set to the module's initial state."""
+    if isinstance(state, dict):
+        return {k: _restart(v, initial[k], rows) for k, v in state.items()}
+    state = state.copy()
+    state[rows] = initial
+    return state
+
+
+def _tensors(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _tensors(v) for k, v in x.items()}
+    return torch.from_numpy(x)
