@@ -18,7 +18,9 @@ of the per-round ratios; the split columns are medians per part.
   ``train()``) comes from the result's ``timers``; RLlib smooths those with an EMA (coefficient
   0.01), which is inverted here to get each iteration's own time. Inside sampling: env step,
   module forward, env-to-module and module-to-env connectors (the env runner's per-call timers,
-  times the vector steps per update) and the remainder (episode bookkeeping). Inside the learner
+  times the vector steps per update) and the remainder (episode bookkeeping; for the project's
+  `LeanEnvRunner`, which runs no connector pipelines, also its action sampling and array
+  conversions, so its two connector columns are 0). Inside the learner
   update: the learner connector (GAE with its value pass, time-dim padding) and the rest (SGD).
 - **stock**: ``PPOConfig().environment("rllib_iam/Warehouse-v0")`` with gymnasium's sync vector
   env over per-copy envs (``gym_env_vectorize_mode="sync"``), RLlib's default model (LSTM 256
@@ -42,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import shlex
 import statistics
@@ -144,9 +147,9 @@ def unsmooth(prev: float | None, cur: float | None, pushes: float = 1) -> float:
     Exact for one push; for several, the EMA-weighted mean of the pushed values (recent ones
     weigh a little more). No `prev`: the EMA started within these pushes; `cur` is the answer.
     """
-    if cur is None:
+    if cur is None or math.isnan(cur):  # never pushed (LeanEnvRunner runs no connectors)
         return 0.0
-    if prev is None:
+    if prev is None or math.isnan(prev):
         return cur
     keep = (1 - EMA_COEFF) ** pushes
     return (cur - keep * prev) / (1 - keep)

@@ -23,6 +23,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
 from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME, NUM_MODULE_STEPS_TRAINED
+from ray.rllib.utils.postprocessing.zero_padding import BatchedNdArray, split_and_zero_pad
 from torch import nn
 
 from rllib_iam.ppo import (
@@ -35,6 +36,7 @@ from rllib_iam.ppo import (
     truncated_gae,
 )
 from rllib_iam.ppo.gae import horizon_cuts
+from rllib_iam.ppo.padding import ArrayZeroPad, split_and_zero_pad_arrays
 
 OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
 ACT_SPACE = gym.spaces.Discrete(2)
@@ -286,6 +288,75 @@ def test_recurrent_batch_columns_line_up():
         batch[Postprocessing.ADVANTAGES][real],
         batch[Postprocessing.VALUE_TARGETS][real] - values[real],
     )
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [BatchedNdArray(np.arange(21, dtype=np.float32).reshape(7, 3))],  # one piece, padded
+        [BatchedNdArray(np.arange(5)), BatchedNdArray(np.arange(11))],  # pieces, 16 = 2 x 8
+        [np.float32(i) for i in range(3)],  # per-step items
+        [np.array([i, -i], np.int32) for i in range(9)],
+        [bool(i % 2) for i in range(10)],
+        [0.5 * i for i in range(8)],  # python floats, no padding
+    ],
+)
+def test_array_padding_equals_rllibs(items):
+    ours = split_and_zero_pad_arrays(list(items), 8)
+    stock = split_and_zero_pad(list(items), 8)
+    assert len(ours) == len(stock)
+    for a, b in zip(ours, stock, strict=True):
+        assert a.dtype == np.asarray(b).dtype
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("model_config", [{}, {"shared_trunk": False}])
+def test_array_zero_pad_gives_the_stock_learner_batch(model_config):
+    """The learner pipeline with `ArrayZeroPad` and with RLlib's stock padding connector, on the
+    same episode chunks (8 envs x 128 steps, episode ends inside), give identical batches."""
+    import copy
+
+    from ray.rllib.connectors.common.add_time_dim_to_batch_and_zero_pad import (
+        AddTimeDimToBatchAndZeroPad,
+    )
+
+    from rllib_iam.sampling import LeanEnvRunner
+    from rllib_iam.training import ppo_config
+
+    config = ppo_config("lstm", total_timesteps=10_000, model_config=model_config)
+    runner = LeanEnvRunner(config=config)
+    try:
+        chunks = runner.sample() + runner.sample()
+    finally:
+        runner.stop()
+    spec = config.rl_module_spec
+    learner = config.build_learner(
+        spaces={DEFAULT_MODULE_ID: (spec.observation_space, spec.action_space)}
+    )
+    pipeline = learner._learner_connector
+
+    def run() -> dict:
+        return pipeline(
+            rl_module=learner.module, batch={}, episodes=copy.deepcopy(chunks), shared_data={}
+        )[DEFAULT_MODULE_ID]
+
+    assert ArrayZeroPad in [type(c) for c in pipeline.connectors]
+    ours = run()
+    pipeline.insert_before(ArrayZeroPad, AddTimeDimToBatchAndZeroPad(as_learner_connector=True))
+    pipeline.remove(ArrayZeroPad)
+    stock = run()
+    assert ours[Columns.LOSS_MASK].shape[1] == 8 and not ours[Columns.LOSS_MASK].all()
+
+    def same(a, b, where):
+        if isinstance(a, dict):
+            assert set(a) == set(b), where
+            for k in a:
+                same(a[k], b[k], f"{where}.{k}")
+        else:
+            assert a.dtype == b.dtype and a.shape == b.shape, where
+            assert torch.equal(a, b), where
+
+    same(ours, stock, "batch")
 
 
 def test_normalize_advantages_option():

@@ -35,10 +35,9 @@ from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
 from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.numpy import convert_to_numpy
 from ray.rllib.utils.postprocessing.value_predictions import compute_value_targets
-from ray.rllib.utils.postprocessing.zero_padding import (
-    split_and_zero_pad_n_episodes,
-    unpad_data_if_necessary,
-)
+from ray.rllib.utils.postprocessing.zero_padding import unpad_data_if_necessary
+
+from rllib_iam.ppo.padding import split_and_zero_pad_episodes
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +188,7 @@ class TruncatedGAE(ConnectorV2):
             if module.is_stateful():
                 max_seq_len = module.model_config["max_seq_len"]
                 columns = {
-                    k: np.stack(split_and_zero_pad_n_episodes(v, lens, max_seq_len), axis=0)
+                    k: np.stack(split_and_zero_pad_episodes(v, lens, max_seq_len), axis=0)
                     for k, v in columns.items()
                 }
             module_batch.update(columns)

@@ -34,6 +34,9 @@ from ray.rllib.algorithms.ppo.ppo import (
     PPOConfig,
 )
 from ray.rllib.algorithms.ppo.torch.ppo_torch_learner import PPOTorchLearner
+from ray.rllib.connectors.common.add_time_dim_to_batch_and_zero_pad import (
+    AddTimeDimToBatchAndZeroPad,
+)
 from ray.rllib.connectors.learner import GeneralAdvantageEstimation
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
@@ -45,6 +48,7 @@ from ray.rllib.utils.torch_utils import explained_variance
 from ray.rllib.utils.typing import ModuleID, TensorType
 
 from rllib_iam.ppo.gae import TruncatedGAE
+from rllib_iam.ppo.padding import ArrayZeroPad
 
 GAE_HORIZON = "gae_horizon"
 """`learner_config_dict` key: GAE slice length in steps (int), or None for plain GAE."""
@@ -97,6 +101,11 @@ class PaperPPOTorchLearner(PPOTorchLearner):
                 ),
             )
             self._learner_connector.remove(GeneralAdvantageEstimation)
+            # the same padding on whole arrays (rllib_iam.ppo.padding)
+            self._learner_connector.insert_before(
+                AddTimeDimToBatchAndZeroPad, ArrayZeroPad(as_learner_connector=True)
+            )
+            self._learner_connector.remove(AddTimeDimToBatchAndZeroPad)
 
     def update(self, *args: Any, **kwargs: Any) -> Any:
         """RLlib's update, with the number of SGD steps fixed from the real transitions."""
