@@ -28,6 +28,7 @@ from rllib_iam.grid import (
     PROFILES,
     default_models_for,
     experiment_exists,
+    outcome,
     profiles_for,
     run_grid,
     stored_trials,
@@ -240,9 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         max_concurrent=args.max_concurrent,
         cpus_per_trial=args.cpus_per_trial,
     )
-    errors = [r for r in results if r.error]
-    print(f"{len(results) - len(errors)} of {len(results)} trials finished; "
-          f"results in {results.experiment_path}")
+    outcomes = [outcome(r) for r in results]
+    stopped, failed = outcomes.count("stopped"), outcomes.count("failed")
+    print(f"{outcomes.count('finished')} of {len(results)} trials finished"
+          + (f", {stopped} stopped before their budget (--resume continues them)"
+             if stopped else "")
+          + (f", {failed} failed" if failed else "")
+          + f"; results in {results.experiment_path}")
     if not args.no_analysis:
         from analysis.figure5 import write_report
         from analysis.load import ResultsError
@@ -256,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         except ResultsError as err:
             print(f"figure5.py: no figure: {err}", file=sys.stderr)
             return 1
-    return 1 if errors else 0
+    return 1 if stopped or failed else 0
 
 
 if __name__ == "__main__":

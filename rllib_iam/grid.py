@@ -355,3 +355,17 @@ def run_grid(
         ),
     )
     return tuner.fit()
+
+
+def outcome(result: Any) -> str:
+    """``"finished"`` (reached its transition budget), ``"failed"`` (ended with an error) or
+    ``"stopped"`` (interrupted before its budget, e.g. by Ctrl-C: ``--resume`` continues it)
+    for one `ray.tune.Result` of `run_grid`."""
+    if result.error:
+        return "failed"
+    metrics = result.metrics or {}
+    done = metrics.get(ENV_RUNNER_RESULTS, {}).get(NUM_ENV_STEPS_SAMPLED_LIFETIME)
+    if done is None:
+        done = metrics.get(STOP_METRIC, 0)
+    budget = (result.config or {}).get("timesteps")
+    return "finished" if budget is not None and done >= budget else "stopped"

@@ -178,3 +178,18 @@ def test_analysis_notebook_runs_on_the_smoke_run(smoke):
     ranking = printed.split("By IQM of the final return:", 1)[1].split(". ")[0]
     ranked = re.findall(r"([a-z0-9_]+) -?\d+\.\d+", ranking)
     assert sorted(ranked) == sorted(DEFAULT_MODELS)
+
+
+def test_an_interrupted_trial_is_counted_as_stopped_not_finished() -> None:
+    from ray.tune import Result
+
+    from rllib_iam.grid import STOP_METRIC, outcome
+
+    def result(steps: int, error: Exception | None = None) -> Result:
+        metrics = {"env_runners": {STOP_METRIC.split("/")[1]: steps},
+                   "config": {"timesteps": 4096}}
+        return Result(metrics=metrics, checkpoint=None, error=error, path="x")
+
+    assert outcome(result(4096)) == "finished"
+    assert outcome(result(2048)) == "stopped"  # Ctrl-C: Tune ends it without an error
+    assert outcome(result(4096, RuntimeError("boom"))) == "failed"
