@@ -363,9 +363,5 @@ def outcome(result: Any) -> str:
     for one `ray.tune.Result` of `run_grid`."""
     if result.error:
         return "failed"
-    metrics = result.metrics or {}
-    done = metrics.get(ENV_RUNNER_RESULTS, {}).get(NUM_ENV_STEPS_SAMPLED_LIFETIME)
-    if done is None:
-        done = metrics.get(STOP_METRIC, 0)
-    budget = (result.config or {}).get("timesteps")
-    return "finished" if budget is not None and done >= budget else "stopped"
+    # Tune marks a trial's last result `done` when a stop criterion (the budget) ended it
+    return "finished" if (result.metrics or {}).get("done") else "stopped"

@@ -183,13 +183,12 @@ def test_analysis_notebook_runs_on_the_smoke_run(smoke):
 def test_an_interrupted_trial_is_counted_as_stopped_not_finished() -> None:
     from ray.tune import Result
 
-    from rllib_iam.grid import STOP_METRIC, outcome
+    from rllib_iam.grid import outcome
 
-    def result(steps: int, error: Exception | None = None) -> Result:
-        metrics = {"env_runners": {STOP_METRIC.split("/")[1]: steps},
-                   "config": {"timesteps": 4096}}
+    def result(done: bool, error: Exception | None = None) -> Result:
+        metrics = {"done": done, "training_iteration": 3}
         return Result(metrics=metrics, checkpoint=None, error=error, path="x")
 
-    assert outcome(result(4096)) == "finished"
-    assert outcome(result(2048)) == "stopped"  # Ctrl-C: Tune ends it without an error
-    assert outcome(result(4096, RuntimeError("boom"))) == "failed"
+    assert outcome(result(True)) == "finished"
+    assert outcome(result(False)) == "stopped"  # Ctrl-C: Tune ends it without an error
+    assert outcome(result(True, RuntimeError("boom"))) == "failed"
