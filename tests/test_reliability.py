@@ -54,7 +54,7 @@ def test_a_dead_env_runner_is_restarted_and_the_trial_finishes(tmp_path):
          "--storage-path", str(tmp_path), "--name", "runner"],
         cwd=ROOT, capture_output=True, text=True, env=fault_env(marker, MID_THIRD_ITERATION))
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "SingleAgentEnvRunner" in marker.read_text()  # the env runner, not the trial, died
+    assert "LeanEnvRunner" in marker.read_text()  # the env runner, not the trial, died
     trial = tmp_path / "runner" / "fnn_seed0"
     assert not (trial / "error.txt").exists()  # the trial itself never failed
     history = records(trial)
