@@ -9,6 +9,7 @@ import pytest
 import torch
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
+import rllib_iam
 from rllib_iam.sampling import LeanEnvRunner
 from rllib_iam.training import ppo_config
 
@@ -55,3 +56,16 @@ def test_lean_runner_returns_the_stock_runners_episodes(model: str, model_config
     assert_same(stock, lean)
     key = "episode_return_mean"
     assert lean_metrics[key] == stock_metrics[key]
+
+
+@pytest.mark.parametrize("env", ["rllib_iam/FlickeringPong-v0", rllib_iam.TRAFFIC_ID])
+def test_lean_runner_equals_stock_on_the_other_envs(env: str) -> None:
+    """uint8 image frames (Atari, gymnasium's sync vector env) and Traffic's simulations."""
+    model = "iam" if env == rllib_iam.TRAFFIC_ID else "lstm"
+    config = ppo_config(
+        model, env, seed=5, total_timesteps=10_000, num_envs=2, rollout_fragment_length=16,
+        minibatch_size=16,
+    )
+    stock, _ = run(SingleAgentEnvRunner, config, 2)
+    lean, _ = run(LeanEnvRunner, config, 2)
+    assert_same(stock, lean)
