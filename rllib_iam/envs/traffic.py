@@ -61,6 +61,7 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 
 from rllib_iam.envs import sumo_loop, warehouse
+from rllib_iam.envs.common import SingleEnv, check_actions, push_frame
 
 OBS_SIZE = 30
 N_ACTIONS = 2
@@ -371,7 +372,7 @@ class TrafficVectorEnv(gym.vector.VectorEnv):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if not self._sims:
             raise RuntimeError("call reset() before step()")
-        actions = self._check_actions(actions)
+        actions = check_actions(actions, self.num_envs, N_ACTIONS, "0 north green, 1 west green")
         resetting = self._done.copy()
         self.episode[resetting] += 1
         for i, sim in enumerate(self._sims):
@@ -434,31 +435,11 @@ class TrafficVectorEnv(gym.vector.VectorEnv):
             raise
         self._sims = sims
 
-    def _check_actions(self, actions: Any) -> np.ndarray:
-        a = np.asarray(actions)
-        if (
-            a.shape != (self.num_envs,)
-            or a.dtype.kind not in "iu"
-            or a.min() < 0
-            or a.max() >= N_ACTIONS
-        ):
-            raise ValueError(
-                f"actions must be {self.num_envs} integer(s) in Discrete(2) "
-                f"(0 north green, 1 west green); got {np.asarray(actions).tolist()!r}"
-            )
-        return a
-
     def _stacked(self, obs: np.ndarray, fresh: np.ndarray) -> np.ndarray:
-        if self.frame_stack == 1:
-            return obs
-        frames = self._frames
-        frames[:, 1:] = frames[:, :-1]
-        frames[fresh, 1:] = 0.0
-        frames[:, 0] = obs
-        return frames.reshape(self.num_envs, -1).copy()
+        return obs if self.frame_stack == 1 else push_frame(self._frames, obs, fresh)
 
 
-class TrafficEnv(gym.Env):
+class TrafficEnv(SingleEnv):
     """One Traffic simulation for ``gymnasium.make``: the vector code with N = 1, no autoreset.
 
     Example:
@@ -470,26 +451,4 @@ class TrafficEnv(gym.Env):
         >>> env.close()
     """
 
-    metadata = {"render_modes": []}
-
-    def __init__(self, **options: Any) -> None:
-        self._vec = TrafficVectorEnv(1, **options)
-        self.observation_space = self._vec.single_observation_space
-        self.action_space = self._vec.single_action_space
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        obs, info = self._vec.reset(seed=seed)
-        return obs[0], info
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        vec = self._vec
-        if vec._done[0]:
-            raise RuntimeError("the episode has ended: call reset() before step()")
-        obs, reward, terminated, truncated, info = vec.step(np.array([action]).reshape(1))
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
-
-    def close(self) -> None:
-        self._vec.close()
+    VECTOR = TrafficVectorEnv

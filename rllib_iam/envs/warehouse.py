@@ -27,6 +27,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector.utils import batch_space
 
+from rllib_iam.envs.common import SingleEnv, check_actions, push_frame
+
 GRID = 7
 CENTRE = 3 * GRID + 3
 EPISODE_LENGTH = 100
@@ -36,6 +38,7 @@ N_ACTIONS = 4
 N_SHELVES = 24
 OBS_SIZE = GRID * GRID + N_SHELVES
 N_DRAWS = 28
+ACTION_MEANING = "0 up, 1 down, 2 left, 3 right"
 
 # Shelf cells in observation order: row 0, row 6, then rows 1..5 at cols 0 and 6 interleaved.
 SHELF_CELLS: np.ndarray = np.array(
@@ -180,7 +183,8 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        return self._step(self._check_actions(actions), self._draw())
+        actions = check_actions(actions, self.num_envs, N_ACTIONS, ACTION_MEANING)
+        return self._step(actions, self._draw())
 
     def _step(self, actions: np.ndarray, draws: np.ndarray):
         resetting = self._done
@@ -200,20 +204,6 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         """One ``(N, 28)`` block of 32-bit uniforms k; a candidate spawns where k / 2**32 < 0.05."""
         raw = self.np_random.bit_generator.random_raw(self.num_envs * N_DRAWS // 2)
         return raw.view(np.uint32).reshape(self.num_envs, N_DRAWS)
-
-    def _check_actions(self, actions: Any) -> np.ndarray:
-        a = np.asarray(actions)
-        if (
-            a.shape != (self.num_envs,)
-            or a.dtype.kind not in "iu"
-            or a.min() < 0
-            or a.max() >= N_ACTIONS
-        ):
-            raise ValueError(
-                f"actions must be {self.num_envs} integer(s) in Discrete(4) "
-                f"(0 up, 1 down, 2 left, 3 right); got {np.asarray(actions).tolist()!r}"
-            )
-        return a
 
     def _reset_where(self, mask: np.ndarray, draws: np.ndarray) -> None:
         self.pos[mask] = CENTRE
@@ -308,11 +298,7 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         np.greater_equal(self.age, 0, out=obs[:, GRID * GRID :])
         if self.frame_stack == 1:
             return obs
-        frames = self._frames
-        frames[:, 1:] = frames[:, :-1]
-        frames[fresh, 1:] = 0.0
-        frames[:, 0] = obs
-        return frames.reshape(self.num_envs, -1).copy()
+        return push_frame(self._frames, obs, fresh)
 
     def _info(self) -> dict[str, Any]:
         if not self.info_ages:
@@ -320,7 +306,7 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         return {"ages": self.age.copy(), "_ages": np.ones(self.num_envs, dtype=bool)}
 
 
-class WarehouseEnv(gym.Env):
+class WarehouseEnv(SingleEnv):
     """One Warehouse for ``gymnasium.make``: the vector code with N = 1, without autoreset.
 
     Example:
@@ -331,28 +317,4 @@ class WarehouseEnv(gym.Env):
         (73,)
     """
 
-    metadata = {"render_modes": []}
-
-    def __init__(self, **options: Any) -> None:
-        self._vec = WarehouseVectorEnv(1, **options)
-        self.observation_space = self._vec.single_observation_space
-        self.action_space = self._vec.single_action_space
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        super().reset(seed=seed)
-        obs, info = self._vec.reset(seed=seed)
-        return obs[0], self._unbatch(info)
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        vec = self._vec
-        if vec._done[0]:
-            raise RuntimeError("the episode has ended: call reset() before step()")
-        obs, reward, terminated, truncated, info = vec.step(np.array([action]).reshape(1))
-        info = self._unbatch(info)
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
-
-    @staticmethod
-    def _unbatch(info: dict[str, Any]) -> dict[str, Any]:
-        return {k: v[0] for k, v in info.items() if not k.startswith("_")}
+    VECTOR = WarehouseVectorEnv

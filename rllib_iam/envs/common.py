@@ -1,0 +1,68 @@
+"""What the native vector environments share: the action check, frame stacking, and the
+single-environment view that `gymnasium.make` gets."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+
+def check_actions(actions: Any, num_envs: int, n_actions: int, meaning: str) -> np.ndarray:
+    """`actions` as an integer array of `num_envs` values in ``Discrete(n_actions)``, or a
+    one-line ValueError that names the valid values (`meaning`, e.g. ``"0 up, 1 down"``)."""
+    a = np.asarray(actions)
+    if a.shape != (num_envs,) or a.dtype.kind not in "iu" or a.min() < 0 or a.max() >= n_actions:
+        raise ValueError(
+            f"actions must be {num_envs} integer(s) in Discrete({n_actions}) "
+            f"({meaning}); got {a.tolist()!r}"
+        )
+    return a
+
+
+def push_frame(frames: np.ndarray, obs: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+    """Shift `obs` (N, D) into the `frames` history (N, k, D) in place, newest first, with
+    zeros before the first frame of the rows in `fresh` (episodes that just began); returns a
+    new (N, k * D) array."""
+    frames[:, 1:] = frames[:, :-1]
+    frames[fresh, 1:] = 0.0
+    frames[:, 0] = obs
+    return frames.reshape(len(frames), -1).copy()
+
+
+class SingleEnv(gym.Env):
+    """One environment for ``gymnasium.make``: the vector code with N = 1, without autoreset.
+
+    Subclasses set `VECTOR`, the vector env class (built with ``num_envs=1`` and the options).
+    """
+
+    VECTOR: ClassVar[type]
+    metadata = {"render_modes": []}
+
+    def __init__(self, **options: Any) -> None:
+        self._vec = self.VECTOR(1, **options)
+        self.observation_space = self._vec.single_observation_space
+        self.action_space = self._vec.single_action_space
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        obs, info = self._vec.reset(seed=seed)
+        return obs[0], self._unbatch(info)
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        vec = self._vec
+        if vec._done[0]:
+            raise RuntimeError("the episode has ended: call reset() before step()")
+        obs, reward, terminated, truncated, info = vec.step(np.array([action]).reshape(1))
+        info = self._unbatch(info)
+        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def close(self) -> None:
+        self._vec.close()
+
+    @staticmethod
+    def _unbatch(info: dict[str, Any]) -> dict[str, Any]:
+        return {k: v[0] for k, v in info.items() if not k.startswith("_")}
