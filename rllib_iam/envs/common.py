@@ -9,6 +9,15 @@ import gymnasium as gym
 import numpy as np
 
 
+def check_num_envs(num_envs: Any) -> int:
+    """`num_envs` as an int >= 1, or a one-line ValueError."""
+    if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)):
+        raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    return int(num_envs)
+
+
 def check_actions(actions: Any, num_envs: int, n_actions: int, meaning: str) -> np.ndarray:
     """`actions` as an integer array of `num_envs` values in ``Discrete(n_actions)``, or a
     one-line ValueError that names the valid values (`meaning`, e.g. ``"0 up, 1 down"``)."""

@@ -61,7 +61,7 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 
 from rllib_iam.envs import sumo_loop, warehouse
-from rllib_iam.envs.common import SingleEnv, check_actions, push_frame
+from rllib_iam.envs.common import SingleEnv, check_actions, check_num_envs, push_frame
 
 OBS_SIZE = 30
 N_ACTIONS = 2
@@ -320,11 +320,7 @@ class TrafficVectorEnv(gym.vector.VectorEnv):
 
     def __init__(self, num_envs: int = 1, **options: Any) -> None:
         _check_options(options)
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)):
-            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        self.num_envs = int(num_envs)
+        self.num_envs = check_num_envs(num_envs)
         self.quirks = bool(options.get("quirks", True))
         self.time_limit_as_terminal = bool(options.get("time_limit_as_terminal", False))
         self.frame_stack = int(options.get("frame_stack", 1))
