@@ -171,3 +171,30 @@ def test_driver_killed_mid_grid_then_resume_past_half_written_checkpoints(tmp_pa
         assert list(rows["transitions"]) == [1024, 2048, 3072, 4096], seed
         assert bool(rows["complete"].all())
     assert any("fnn_seed1: iteration(s)" in p and "logged more than once" in p for p in problems)
+
+
+def test_ctrl_c_stops_the_grid_says_so_and_resume_finishes_it(tmp_path):
+    """SIGINT to the driver, as Ctrl-C in a terminal: Tune saves its state and stops; the
+    script names the trial stopped (not finished) and exits 1; `--resume` completes it."""
+    exp = tmp_path / "grid"
+    trial = exp / "fnn_seed0"
+    grid = ["--profile", "smoke", "--timesteps", "8192", "--no-analysis", "--models", "fnn",
+            "--storage-path", str(tmp_path), "--name", "grid"]
+    driver = subprocess.Popen([*SCRIPT, *grid], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        wait_for(lambda: driver.poll() is not None or len(list(trial.glob("checkpoint_*"))) >= 2)
+        assert driver.poll() is None, driver.communicate()[0][-2000:]
+        os.kill(driver.pid, signal.SIGINT)
+        out, _ = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert driver.returncode == 1, out[-2000:]
+    assert "0 of 1 trials finished, 1 stopped before their budget" in out
+    assert len(iterations(trial)) < 8
+
+    run = figure5(*grid, "--resume")
+    assert "1 of 1 trials finished;" in run.stdout
+    frame, _ = analysed(exp)
+    assert list(frame["iteration"]) == list(range(1, 9))  # each iteration once
