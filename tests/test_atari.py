@@ -22,6 +22,7 @@ from rllib_iam.models import (
 )
 from rllib_iam.models.iam_attention import ATTENTION
 from rllib_iam.training import paper_ppo_for, ppo_config
+from tests.test_models import check_forward_passes
 
 PONG = "rllib_iam/FlickeringPong-v0"
 ADI = Columns.ACTION_DIST_INPUTS
@@ -169,21 +170,8 @@ def test_image_models_are_chosen_by_env_and_counted() -> None:
 @pytest.mark.parametrize("name", IMAGE_MODELS)
 def test_forward_passes_on_image_batches(name: str) -> None:
     module = build_module(name, PONG, **SMALL[name])
-    k = module.observation_space.shape[0]
-    B, T = 2, 3
-    batch = {Columns.OBS: frames(B, T, k, 84, 84)}
     assert module.is_stateful() == (name in RECURRENT)
-    if module.is_stateful():
-        batch[Columns.STATE_IN] = initial_state(module, B)
-    for forward in (module.forward_inference, module.forward_exploration, module.forward_train):
-        out = forward(batch)
-        assert out[ADI].shape == (B, T, 6)
-        if module.is_stateful():
-            tree.assert_same_structure(out[Columns.STATE_OUT], batch[Columns.STATE_IN])
-    values = module.compute_values(batch)
-    assert values.shape == (B, T)
-    assert torch.allclose(values, module.compute_values(batch, out[Columns.EMBEDDINGS]))
-    assert module.forward_inference({Columns.OBS: batch[Columns.OBS][:, 0]})[ADI].shape == (B, 6)
+    check_forward_passes(module, frames(2, 3, module.observation_space.shape[0], 84, 84))
 
 
 @pytest.mark.parametrize("name", RECURRENT)

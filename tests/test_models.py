@@ -144,14 +144,22 @@ def test_param_table_lists_every_model() -> None:
 )
 def test_forward_passes_on_bt_batches(name: str, shared: bool) -> None:
     module = build_module(name, shared_trunk=shared)
-    B, T, obs_size = 4, 3, module.observation_space.shape[0]
-    batch = {Columns.OBS: torch.rand(B, T, obs_size)}
     assert module.is_stateful() == (name in RECURRENT)
+    check_forward_passes(module, torch.rand(4, 3, module.observation_space.shape[0]))
+
+
+def check_forward_passes(module, obs: torch.Tensor) -> None:
+    """Every forward on a (B, T, ...) batch: logits (B, T, A), the state's structure kept,
+    values (B, T) equal from scratch and from `forward_train`'s embeddings; and a (B, ...)
+    batch gives (B, A)."""
+    B, T = obs.shape[:2]
+    n_actions = module.action_space.n
+    batch = {Columns.OBS: obs}
     if module.is_stateful():
         batch[Columns.STATE_IN] = initial_state(module, B)
     for forward in (module.forward_inference, module.forward_exploration, module.forward_train):
         out = forward(batch)
-        assert out[ADI].shape == (B, T, 4)
+        assert out[ADI].shape == (B, T, n_actions)
         if module.is_stateful():
             tree.assert_same_structure(out[Columns.STATE_OUT], batch[Columns.STATE_IN])
         else:
@@ -159,8 +167,8 @@ def test_forward_passes_on_bt_batches(name: str, shared: bool) -> None:
     values = module.compute_values(batch)
     assert values.shape == (B, T)
     assert torch.allclose(values, module.compute_values(batch, out[Columns.EMBEDDINGS]))
-    flat = module.forward_inference({Columns.OBS: batch[Columns.OBS][:, 0]})
-    assert flat[ADI].shape == (B, 4)
+    flat = module.forward_inference({Columns.OBS: obs[:, 0]})
+    assert flat[ADI].shape == (B, n_actions)
 
 
 @pytest.mark.parametrize("name", RECURRENT)
