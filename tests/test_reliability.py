@@ -103,13 +103,13 @@ def killed_mid_grid(tmp_path: Path) -> tuple[Path, Path, Path]:
             return (done and (second / "result.json").exists()
                     and len(list(second.glob("checkpoint_*"))) >= 2)
 
-        wait_for(mid_grid)
+        wait_for(mid_grid, every=0.1)  # an iteration takes well under a second here
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
-    assert len(iterations(second)) < 4  # killed while the second trial ran
+    assert len(iterations(second)) < 4, "the second trial finished before the kill"
     return exp, first, second
 
 
@@ -144,14 +144,14 @@ def restored_iteration(trial: Path, checkpoint: Path) -> int:
 def test_driver_killed_mid_grid_then_resume_past_half_written_checkpoints(tmp_path, capfd):
     exp, first, second = killed_mid_grid(tmp_path)
     finished = (first / "result.json").read_bytes()
+    # Tune keeps the newest 2 (`num_to_keep`); on a slow machine the oldest may be gone already
     *older, before, latest = sorted(second.glob("checkpoint_*"))
-    assert before.name == f"checkpoint_{len(older):06d}"
     cut_in_half(latest)
     assert "algorithm_state.pkl unreadable" in checkpoint_damage(latest)
     assert checkpoint_damage(before) is None
     # a damaged newest checkpoint: the one before it is restored instead, with a warning
     # checkpoint_<k> holds iteration k + 1 (Tune numbers checkpoints from 0; one per iteration)
-    assert restored_iteration(second, latest) == len(older) + 1
+    assert restored_iteration(second, latest) == int(before.name.split("_")[1]) + 1
     err = capfd.readouterr().err
     assert f"fnn_seed1: {latest.name} is damaged (algorithm_state.pkl unreadable" in err
     assert f"fnn_seed1: restored from {before.name}" in err
