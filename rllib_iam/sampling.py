@@ -117,7 +117,7 @@ class LeanEnvRunner(SingleAgentEnvRunner):
     def _sample_lean(self, num_timesteps: int) -> list[SingleAgentEpisode]:
         module = self.module
         dist_cls = module.get_exploration_action_dist_cls()
-        initial = {}
+        initial = module.get_initial_state()  # {} for feedforward modules
         runners = self.config.num_env_runners or 1
         to_module = self._cached_to_module
         step_callbacks = self._callables("on_episode_step")
@@ -138,10 +138,11 @@ class LeanEnvRunner(SingleAgentEnvRunner):
                 Columns.ACTION_LOGP: logp,
                 **{k: v for k, v in out.items() if k != Columns.ACTION_DIST_INPUTS},
             }
-            extra, actions = _numpy(extra), _numpy(actions)
+            extra, actions = _map(_numpy, extra), _numpy(actions)
             if stateful:  # drop the single-step time axis the env-to-module side added
                 extra = {
-                    k: v if k == Columns.STATE_OUT else _first_step(v) for k, v in extra.items()
+                    k: v if k == Columns.STATE_OUT else _map(lambda x: x[:, 0], v)
+                    for k, v in extra.items()
                 }
                 actions = actions[:, 0]
 
@@ -161,7 +162,7 @@ class LeanEnvRunner(SingleAgentEnvRunner):
                     started.append(i)
                     continue
                 ts += 1
-                row = _row(extra, i)
+                row = _map(lambda x, i=i: x[i], extra)
                 row[WEIGHTS_SEQ_NO] = self._weights_seq_no
                 episode.add_env_step(
                     observation=observations[i],
@@ -180,10 +181,8 @@ class LeanEnvRunner(SingleAgentEnvRunner):
                 to_module[Columns.OBS] = to_module[Columns.OBS].unsqueeze(1)
                 state = extra[Columns.STATE_OUT]
                 if started:
-                    if not initial:
-                        initial = module.get_initial_state()
                     state = _restart(state, initial, started)
-                to_module[Columns.STATE_IN] = _tensors(state)
+                to_module[Columns.STATE_IN] = _map(torch.from_numpy, state)
 
             for i in range(len(episodes)):
                 if i in started:
@@ -240,28 +239,21 @@ class LeanEnvRunner(SingleAgentEnvRunner):
 
 # Plain recursive helpers over (nested) dicts of arrays: dm-tree's generic walk cost more than
 # the module's forward pass here.
-def _numpy(x: Any) -> Any:
-    """Tensors to numpy as RLlib's TensorToNumpy does (int64 -> int32, float64 -> float32)."""
+def _map(fn: Any, x: Any) -> Any:
+    """`fn` applied to every array of a (nested) dict, or to `x` itself."""
     if isinstance(x, dict):
-        return {k: _numpy(v) for k, v in x.items()}
+        return {k: _map(fn, v) for k, v in x.items()}
+    return fn(x)
+
+
+def _numpy(x: torch.Tensor) -> np.ndarray:
+    """A tensor to numpy as RLlib's TensorToNumpy does (int64 -> int32, float64 -> float32)."""
     a = x.detach().cpu().numpy()
     if a.dtype == np.float64:
         return a.astype(np.float32)
     if a.dtype == np.int64:
         return a.astype(np.int32)
     return a
-
-
-def _first_step(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _first_step(v) for k, v in x.items()}
-    return x[:, 0]
-
-
-def _row(x: Any, i: int) -> Any:
-    if isinstance(x, dict):
-        return {k: _row(v, i) for k, v in x.items()}
-    return x[i]
 
 
 def _restart(state: Any, initial: Any, rows: list[int]) -> Any:
@@ -271,9 +263,3 @@ def _restart(state: Any, initial: Any, rows: list[int]) -> Any:
     state = state.copy()
     state[rows] = initial
     return state
-
-
-def _tensors(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _tensors(v) for k, v in x.items()}
-    return torch.from_numpy(x)
