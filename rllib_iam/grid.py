@@ -24,6 +24,7 @@ from ray.rllib.utils.metrics import (
     NUM_ENV_STEPS_SAMPLED,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
 )
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.result import TIME_THIS_ITER_S, TIME_TOTAL_S
 
 import rllib_iam
@@ -293,6 +294,31 @@ def stored_trials(storage_path: str, name: str) -> list[dict[str, Any]]:
     return configs
 
 
+class _KeepDriverLog:
+    """Keeps the driver's own copy of a trial's log when Tune retries the trial.
+
+    On a retry, Tune's loggers copy the trial's log back from the storage path over the driver's
+    copy. The storage copy is only as new as the last (throttled, asynchronous) experiment sync,
+    so the results logged since then were lost: a trial retried after iteration 2's checkpoint
+    could keep iterations 1, 3, 4. The driver's copy is never older than the storage's, so it
+    is kept when present; a new driver (`--resume`) has none and gets the storage copy as before.
+    Iterations logged after the checkpoint a retry restarts from appear twice, as after
+    `--resume`; `analysis.load` keeps the later ones.
+    """
+
+    def _restore_from_remote(self, file_name: str, trial: Any) -> None:
+        if not Path(trial.local_path, file_name).exists():
+            super()._restore_from_remote(file_name, trial)
+
+
+class JsonLog(_KeepDriverLog, JsonLoggerCallback):
+    """Tune's `result.json` logger, keeping the driver's copy on a retry."""
+
+
+class CsvLog(_KeepDriverLog, CSVLoggerCallback):
+    """Tune's `progress.csv` logger, keeping the driver's copy on a retry."""
+
+
 def run_grid(
     *,
     models: list[str],
@@ -351,6 +377,7 @@ def run_grid(
                 num_to_keep=2,
             ),
             failure_config=tune.FailureConfig(max_failures=3),
+            callbacks=[JsonLog(), CsvLog()],  # in place of Tune's own two
             verbose=verbose,
         ),
     )

@@ -15,9 +15,13 @@ import subprocess
 import time
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
+
+import pyarrow.fs
+from ray.tune.logger import JsonLoggerCallback
 
 from analysis.load import AnalysisWarning, load_runs
-from rllib_iam.grid import checkpoint_damage
+from rllib_iam.grid import CsvLog, JsonLog, checkpoint_damage
 from tests.test_figure5 import ROOT, SCRIPT, figure5, iterations
 
 FAULTS = ROOT / "tests" / "faults"
@@ -79,6 +83,40 @@ def test_a_dead_trial_process_is_retried_from_its_checkpoint(tmp_path):
     frame, problems = analysed(tmp_path / "trial")
     assert list(frame["iteration"]) == [1, 2, 3, 4]
     assert problems == ["trial/fnn_seed0: finished after a failure that Tune retried (error.txt)"]
+
+
+def retried_trial(tmp_path: Path, driver_lines: int | None, stored_lines: int) -> SimpleNamespace:
+    """A checkpointed trial as Tune's loggers see it on a retry: the driver's own log folder
+    with `driver_lines` results (None: no file, as for a new driver) and the storage copy with
+    `stored_lines` (the storage lags: it is synced in the background, throttled)."""
+    driver, stored = tmp_path / "driver", tmp_path / "storage"
+    for folder, lines in ((driver, driver_lines), (stored, stored_lines)):
+        folder.mkdir(parents=True)
+        if lines is not None:
+            for name in ("result.json", "progress.csv"):
+                (folder / name).write_text("".join(f"{i}\n" for i in range(1, lines + 1)))
+    storage = SimpleNamespace(trial_fs_path=str(stored),
+                              storage_filesystem=pyarrow.fs.LocalFileSystem())
+    return SimpleNamespace(checkpoint=object(), local_path=str(driver), storage=storage)
+
+
+def log_after_retry(logger, trial: SimpleNamespace, name: str) -> list[str]:
+    logger._restore_from_remote(name, trial)
+    return Path(trial.local_path, name).read_text().split()
+
+
+def test_a_retried_trial_keeps_the_results_logged_since_the_last_sync(tmp_path):
+    trial = retried_trial(tmp_path, driver_lines=2, stored_lines=1)
+    assert log_after_retry(JsonLoggerCallback(), trial, "result.json") == ["1"]  # Tune's loses 2
+    trial = retried_trial(tmp_path / "ours", driver_lines=2, stored_lines=1)
+    assert log_after_retry(JsonLog(), trial, "result.json") == ["1", "2"]
+    assert log_after_retry(CsvLog(), trial, "progress.csv") == ["1", "2"]
+
+
+def test_a_new_driver_still_gets_the_stored_log(tmp_path):
+    trial = retried_trial(tmp_path, driver_lines=None, stored_lines=3)
+    assert log_after_retry(JsonLog(), trial, "result.json") == ["1", "2", "3"]
+    assert log_after_retry(CsvLog(), trial, "progress.csv") == ["1", "2", "3"]
 
 
 def wait_for(condition, timeout: float = 420.0, every: float = 1.0) -> None:
