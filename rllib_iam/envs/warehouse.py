@@ -216,47 +216,54 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
 
         # The item under the robot, if any: reward before removal.
         robot_env = np.flatnonzero(_SHELF_OF_CELL[self.pos] >= 0)
-        robot_shelf = _SHELF_OF_CELL[self.pos[robot_env]]
-        found = age[robot_env, robot_shelf] >= 0
-        robot_env, robot_shelf = robot_env[found], robot_shelf[found]
+        robot_flat = robot_env * N_SHELVES + _SHELF_OF_CELL[self.pos[robot_env]]
+        flat_age = age.reshape(-1)
+        found = flat_age[robot_flat] >= 0
+        robot_env, robot_flat = robot_env[found], robot_flat[found]
         reward = np.zeros(self.num_envs)
         reward[robot_env] = 1.0
 
-        exp_env, exp_shelf = np.divmod(np.flatnonzero(age >= ITEM_LIFETIME), N_SHELVES)
+        expired = np.flatnonzero(flat_age >= ITEM_LIFETIME)  # warehouse by warehouse
         if self.quirks:
-            exp_env, exp_shelf, robot_env, robot_shelf = self._skip_after_removal(
-                exp_env, exp_shelf, robot_env, robot_shelf
-            )
-        flat_age = age.reshape(-1)
-        flat_age[exp_env * N_SHELVES + exp_shelf] = -1
-        flat_age[robot_env * N_SHELVES + robot_shelf] = -1
+            expired, robot_flat = self._skip_after_removal(expired, robot_env, robot_flat)
+        flat_age[expired] = -1
+        flat_age[robot_flat] = -1
 
         self.t += 1
         self._spawn(draws, None)
         return reward
 
-    def _creation_key(self, env: np.ndarray, shelf: np.ndarray) -> np.ndarray:
+    def _creation_key(self, flat: np.ndarray) -> np.ndarray:
         """Smaller key = created earlier: older first, then by the draw that created it."""
-        flat = env * N_SHELVES + shelf
         age = self.age.reshape(-1)[flat].astype(np.int64)
         return (127 - age) * 32 + self.drawn_by.reshape(-1)[flat]
 
-    def _skip_after_removal(self, exp_env, exp_shelf, robot_env, robot_shelf):
+    def _skip_after_removal(self, expired, robot_env, robot_flat):
         """Quirk 1: the reference removes from the list it iterates over (creation order), so
         the item after a removed one is not examined. The candidates are the expired items,
         which are the oldest and so come first, plus the item under the robot. In the run of
-        expired items every other one is removed; the robot's item, if it is not expired, is
-        skipped only when it directly follows an odd-length run of expired items."""
+        expired items every other one is removed (the 1st, 3rd, ... in creation order); the
+        robot's item, if it is not expired, is skipped only when it directly follows an
+        odd-length run of expired items. Takes and returns flat (warehouse, shelf) indices;
+        `expired` is grouped by warehouse."""
+        exp_env = expired // N_SHELVES
         counts = np.bincount(exp_env, minlength=self.num_envs)
-        shared = np.flatnonzero(counts[exp_env] >= 2)  # only these need their creation order
-        if shared.size:
-            env, shelf = exp_env[shared], exp_shelf[shared]
-            order = np.argsort(env * 4096 + self._creation_key(env, shelf))
-            exp_env[shared], exp_shelf[shared] = env[order], shelf[order]
-        starts = np.cumsum(counts) - counts
-        removed = (np.arange(exp_env.size) - starts[exp_env]) % 2 == 0
-
-        young = self.age[robot_env, robot_shelf] < ITEM_LIFETIME
+        removed = np.ones(expired.size, dtype=bool)
+        run = counts[exp_env]
+        pairs = np.flatnonzero(run == 2)  # the common shared case: no sort needed
+        if pairs.size:
+            first, second = pairs[0::2], pairs[1::2]
+            first_older = self._creation_key(expired[first]) < self._creation_key(expired[second])
+            removed[first], removed[second] = first_older, ~first_older
+        longer = np.flatnonzero(run >= 3)
+        if longer.size:  # rank each item in its run by creation order; even ranks are removed
+            env = exp_env[longer]
+            order = np.argsort(env * 4096 + self._creation_key(expired[longer]))
+            rank = np.empty(longer.size, dtype=np.int64)
+            rank[order] = np.arange(longer.size)  # each run stays in its place in the order
+            place = longer - (np.cumsum(counts) - counts)[env]  # position in its own run
+            removed[longer] = (rank - np.arange(longer.size) + place) % 2 == 0
+        young = self.age.reshape(-1)[robot_flat] < ITEM_LIFETIME
         at_risk = np.flatnonzero(young & (counts[robot_env] % 2 == 1))
         keep = ~young  # an expired robot item is part of the run above
         if at_risk.size:
@@ -265,8 +272,8 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
             live = (ages >= 0) & (ages < ITEM_LIFETIME)
             keys = (127 - ages.astype(np.int32)) * 32 + self.drawn_by[env]
             first_live = np.where(live, keys, np.iinfo(np.int32).max).argmin(axis=1)
-            keep[at_risk] = first_live == robot_shelf[at_risk]
-        return exp_env[removed], exp_shelf[removed], robot_env[~keep], robot_shelf[~keep]
+            keep[at_risk] = first_live == robot_flat[at_risk] - env * N_SHELVES
+        return expired[removed], robot_flat[~keep]
 
     def _spawn(self, draws: np.ndarray, rows: np.ndarray | None) -> None:
         """Both spawn passes, for all rows or the given ones. Hits come in draw order, pass 1
