@@ -30,14 +30,15 @@ def shelf(row: int, col: int) -> int:
 
 
 def warehouse(robot: tuple[int, int], items: list[tuple[int, int, int]], quirks: bool = True):
-    """One warehouse in a hand-built state; ``items`` are (row, col, age) in creation order."""
+    """One warehouse in a hand-built state; ``items`` are (row, col, age). Creation order is
+    older first, then draw order (for these tests' pass-1 cells: row 0, then row 6, by column)."""
     env = WarehouseVectorEnv(1, quirks=quirks, info_ages=True)
     env.reset(seed=0)
     env.pos[0] = robot[0] * GRID + robot[1]
-    env.age[0] = -1
-    for order, (row, col, age) in enumerate(items):
-        env.age[0, shelf(row, col)] = age
-        env.drawn_by[0, shelf(row, col)] = order  # same age: creation order = draw order
+    env.items[:] = 0
+    for row, col, age in items:
+        env.place_item(0, shelf(row, col), age)
+    assert (env.age[0] >= 0).sum() == len(items)
     return env
 
 
@@ -109,9 +110,7 @@ def test_item_life_visible_8_observations_collectible_8_steps():
 # -- spawning ----------------------------------------------------------------------------------
 def test_spawn_rates_two_passes_and_corner_double_draw():
     env = WarehouseVectorEnv(200_000)
-    env.reset(seed=123)
-    env.age[:] = -1
-    env._spawn(env._draw(), None)
+    env.reset(seed=123)  # one spawn step on empty shelves
     rate = (env.age >= 0).mean(axis=0)
     corners = [shelf(0, 0), shelf(0, 6), shelf(6, 0), shelf(6, 6)]
     for s in range(24):
@@ -192,10 +191,21 @@ def test_quirk_alternates_along_a_run_of_candidates():
     assert alive == {(6, 6): False, (0, 1): True, (0, 2): False, (0, 4): True, (0, 5): True}
 
 
+def test_quirk_orders_a_corner_item_by_the_pass_that_created_it():
+    # of two items of one age, the one created by the earlier draw is examined (removed) first;
+    # a corner's pass-2 draw comes after every pass-1 draw
+    for pass_2, survivor in [(False, (0, 1)), (True, (0, 0))]:
+        env = warehouse((3, 3), [(0, 1, 7)])
+        env.place_item(0, shelf(0, 0), 7, pass_2=pass_2)
+        step(env, UP)
+        alive = [c for c in [(0, 0), (0, 1)] if env.age[0, shelf(*c)] >= 0]
+        assert alive == [survivor], pass_2
+
+
 # -- against the literal scalar implementation -------------------------------------------------
 @pytest.mark.parametrize("quirks", [True, False])
 def test_vector_env_matches_scalar_spec_step_for_step(quirks):
-    n, seed = 6, 7
+    n, seed = 24, 7
     vec = WarehouseVectorEnv(n, quirks=quirks, info_ages=True)
     obs, _ = vec.reset(seed=seed)
     stream = seeding.np_random(seed)[0]  # the same stream the vector env drew from

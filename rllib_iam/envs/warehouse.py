@@ -60,12 +60,66 @@ def _shelves(cells: list[tuple[int, int]]) -> np.ndarray:
 SPAWN_PASS_1_CELLS = [(r, c) for r in (0, GRID - 1) for c in range(GRID)]
 SPAWN_PASS_2_CELLS = [(r, c) for c in (0, GRID - 1) for r in range(GRID)]
 _DRAW_SHELF = _shelves(SPAWN_PASS_1_CELLS + SPAWN_PASS_2_CELLS)
-# For each draw: the pass-1 draw of the same cell if this is a pass-2 corner draw, else -1.
-_PASS_1_TWIN = np.array(
-    [-1] * len(SPAWN_PASS_1_CELLS)
-    + [SPAWN_PASS_1_CELLS.index(c) if c in SPAWN_PASS_1_CELLS else -1 for c in SPAWN_PASS_2_CELLS]
-)
 SPAWN_THRESHOLD = int(np.ceil(SPAWN_PROBABILITY * 2**32))
+
+# Items live as bit masks, one uint32 per warehouse and age: bit d is the item created by draw d
+# (its "slot"), so for items of one age, bit order is creation order. A corner shelf has two
+# slots (its pass-1 and its pass-2 draw); the other shelves one.
+_SLOTS_OF_CELL = np.zeros(GRID * GRID, dtype=np.uint32)
+for _draw, _shelf in enumerate(_DRAW_SHELF):
+    _r, _c = SHELF_CELLS[_shelf]
+    _SLOTS_OF_CELL[_r * GRID + _c] |= np.uint32(1 << _draw)
+_CORNER_PASS_1 = np.uint32(sum(1 << d for d, c in enumerate(SPAWN_PASS_1_CELLS)
+                               if c in SPAWN_PASS_2_CELLS))
+# The two slots of each corner, (pass-1 draw, pass-2 draw): (0, 14), (6, 21), (7, 20), (13, 27).
+_TWINS = [(SPAWN_PASS_1_CELLS.index(c), N_DRAWS // 2 + i)
+          for i, c in enumerate(SPAWN_PASS_2_CELLS) if c in SPAWN_PASS_1_CELLS]
+_TWIN_SHIFTS = [(np.uint32(sum(1 << a for a, b in _TWINS if b - a == k)), np.uint32(k))
+                for k in sorted({b - a for a, b in _TWINS})]
+AGES = 16
+"""Ages the item masks can hold. Items expire at 8; the quirk lets some live longer, but along a
+run of expired items only every other one survives, so 24 shelves give at most age 12."""
+# By clock % AGES: the rows of the expired ages (oldest first) and of ages 7..1 (oldest first).
+_EXPIRED_ROWS = np.array([[(k - a) % AGES for a in range(AGES - 1, ITEM_LIFETIME - 1, -1)]
+                          for k in range(AGES)])
+_YOUNG_ROWS = np.array([[(k - a) % AGES for a in range(ITEM_LIFETIME - 1, 0, -1)]
+                        for k in range(AGES)])
+
+
+def _twin(slots: np.ndarray) -> np.ndarray:
+    """Each corner slot bit moved to the corner's other slot (pass 1 <-> pass 2)."""
+    out = None
+    for low, shift in _TWIN_SHIFTS:
+        moved = ((slots & low) << shift) | ((slots >> shift) & low)
+        out = moved if out is None else out | moved
+    return out
+
+
+def _item_bits(slots: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Slot masks (N,) -> presence bits per shelf in observation order, written into `out`
+    (N, 24). Pass 1's 14 slots are shelves 0..13 in order; pass 2's column-0 and column-6 runs
+    (rows 1..5) interleave into shelves 14..23; its corner slots fold onto pass 1's."""
+    folded = slots
+    for low, shift in _TWIN_SHIFTS:
+        folded = folded | ((slots >> shift) & low)
+    little = np.ascontiguousarray(folded, dtype="<u4")
+    bits = np.unpackbits(little.view(np.uint8).reshape(-1, 4), axis=1,
+                         count=N_DRAWS, bitorder="little")
+    out[:, :14] = bits[:, :14]
+    out[:, 14::2] = bits[:, 15:20]
+    out[:, 15::2] = bits[:, 22:27]
+    return out
+
+
+def _odd_prefix(slots: np.ndarray) -> np.ndarray:
+    """Bit i set where slots has an odd number of set bits at positions 0..i."""
+    x = slots ^ (slots << 1)
+    x ^= x << 2
+    x ^= x << 4
+    x ^= x << 8
+    x ^= x << 16
+    return x
+
 
 # Action -> (row delta, col delta): 0 up, 1 down, 2 left, 3 right. A move off the grid stays.
 MOVES = np.array([(-1, 0), (1, 0), (0, -1), (0, 1)], dtype=np.int64)
@@ -75,6 +129,7 @@ NEXT_CELL = (
     + np.clip(_CELLS[:, None] % GRID + MOVES[None, :, 1], 0, GRID - 1)
 )
 """``NEXT_CELL[cell, action]``: the robot's cell after the move."""
+_NEXT_FLAT = NEXT_CELL.reshape(-1)
 
 D_SETS: dict[str, list[int]] = {
     "reference": [0, *range(GRID * GRID, OBS_SIZE)],
@@ -157,12 +212,13 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         n = self.num_envs
         self._row_starts = np.arange(n) * OBS_SIZE
         self.pos = np.full(n, CENTRE, dtype=np.int64)
-        self.age = np.full((n, N_SHELVES), -1, dtype=np.int8)
-        # Which of the step's 28 draws created each item: with the age, its creation order.
-        self.drawn_by = np.zeros((n, N_SHELVES), dtype=np.int8)
+        # items[(clock - a) % AGES]: slot mask of each warehouse's items of age a.
+        self.items = np.zeros((AGES, n), dtype=np.uint32)
+        self.clock = 0
         self.t = np.zeros(n, dtype=np.int64)
         self._frames = np.zeros((n, self.frame_stack, OBS_SIZE), dtype=np.float32)
         self._done = np.zeros(n, dtype=bool)
+        self._hit = np.zeros((n, 32), dtype=bool)
 
     # -- public gymnasium API ------------------------------------------------------------------
     def reset(
@@ -171,10 +227,12 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         if isinstance(seed, (list, tuple)):
             seed = seed[0]
         super().reset(seed=seed)
-        every = np.ones(self.num_envs, dtype=bool)
-        self._reset_where(every, self._draw())
+        self.items[:] = 0
+        self.pos[:] = CENTRE
+        self.t[:] = 0
         self._done[:] = False
-        return self._observe(every), self._info()
+        present = self._spawn(self._draw(), np.zeros(self.num_envs, dtype=np.uint32))
+        return self._observe(present, np.ones(self.num_envs, dtype=bool)), self._info()
 
     def step(
         self, actions: np.ndarray
@@ -182,123 +240,118 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         actions = check_actions(actions, self.num_envs, N_ACTIONS, ACTION_MEANING)
         return self._step(actions, self._draw())
 
+    @property
+    def age(self) -> np.ndarray:
+        """(N, 24) int8: each shelf's item age, -1 where none (the hidden state; a copy)."""
+        ages = np.full((self.num_envs, N_SHELVES), -1, dtype=np.int8)
+        for age in range(AGES):
+            slots = self.items[(self.clock - age) % AGES]
+            if slots.any():
+                ages[_item_bits(slots, np.zeros(ages.shape, dtype=bool))] = age
+        return ages
+
+    def place_item(self, env: int, shelf: int, age: int, pass_2: bool = False) -> None:
+        """Put an item of `age` on `shelf` of warehouse `env` (hand-built states, e.g. in tests).
+        Items of one age are ordered by the draw that created them; ``pass_2`` says a corner's
+        item came from its second (pass-2) draw."""
+        slots = [d for d in range(N_DRAWS) if _DRAW_SHELF[d] == shelf]
+        if not 0 <= age < AGES or (pass_2 and len(slots) < 2):
+            raise ValueError(f"age must be in [0, {AGES}) and pass_2 needs a corner shelf")
+        for row in self.items:
+            row[env] &= ~_SLOTS_OF_CELL[SHELF_CELLS[shelf, 0] * GRID + SHELF_CELLS[shelf, 1]]
+        self.items[(self.clock - age) % AGES, env] |= np.uint32(1 << slots[int(pass_2)])
+
+    # -- the rules -----------------------------------------------------------------------------
     def _step(self, actions: np.ndarray, draws: np.ndarray):
         resetting = self._done
-        reward = self._advance(actions, draws)
+        reward, present = self._advance(actions)
+        self.t += 1
         if resetting.any():  # NEXT_STEP autoreset: these rows restart from the same draws
-            self._reset_where(resetting, draws)
+            self.items[:, resetting] = 0
+            self.pos[resetting] = CENTRE
+            self.t[resetting] = 0
             reward[resetting] = 0.0
+            present[resetting] = 0
+        present = self._spawn(draws, present)
         ended = self.t >= EPISODE_LENGTH
         self._done = ended
-        obs = self._observe(resetting)
+        obs = self._observe(present, resetting)
         if self.time_limit_as_terminal:
             return obs, reward, ended.copy(), np.zeros_like(ended), self._info()
         return obs, reward, np.zeros_like(ended), ended.copy(), self._info()
 
-    # -- the rules -----------------------------------------------------------------------------
     def _draw(self) -> np.ndarray:
         """One ``(N, 28)`` block of 32-bit uniforms k; a candidate spawns where k / 2**32 < 0.05."""
         raw = self.np_random.bit_generator.random_raw(self.num_envs * N_DRAWS // 2)
         return raw.view(np.uint32).reshape(self.num_envs, N_DRAWS)
 
-    def _reset_where(self, mask: np.ndarray, draws: np.ndarray) -> None:
-        self.pos[mask] = CENTRE
-        self.age[mask] = -1
-        self.t[mask] = 0
-        rows = None if mask.all() else np.flatnonzero(mask)
-        self._spawn(draws, rows)
-
-    def _advance(self, actions: np.ndarray, draws: np.ndarray) -> np.ndarray:
-        """Steps 1-6 of the spec for every warehouse (rows about to reset are redone after)."""
-        self.pos = NEXT_CELL[self.pos, actions]
-        age = self.age
-        age += age >= 0
+    def _advance(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Steps 1-4 of the spec for every warehouse (rows about to reset are redone after);
+        returns the rewards and the slot masks of the items left."""
+        self.pos = _NEXT_FLAT[self.pos * N_ACTIONS + actions]
+        self.clock += 1  # every item ages by one
+        items = self.items
+        items[self.clock % AGES] = 0  # the new age-0 row
+        present = np.bitwise_or.reduce(items, axis=0)
 
         # The item under the robot, if any: reward before removal.
-        robot_env = np.flatnonzero(_SHELF_OF_CELL[self.pos] >= 0)
-        robot_flat = robot_env * N_SHELVES + _SHELF_OF_CELL[self.pos[robot_env]]
-        flat_age = age.reshape(-1)
-        found = flat_age[robot_flat] >= 0
-        robot_env, robot_flat = robot_env[found], robot_flat[found]
-        reward = np.zeros(self.num_envs)
-        reward[robot_env] = 1.0
+        robot = present & _SLOTS_OF_CELL[self.pos]
+        reward = (robot != 0).astype(np.float64)
 
-        expired = np.flatnonzero(flat_age >= ITEM_LIFETIME)  # warehouse by warehouse
         if self.quirks:
-            expired, robot_flat = self._skip_after_removal(expired, robot_env, robot_flat)
-        flat_age[expired] = -1
-        flat_age[robot_flat] = -1
+            collected = self._skip_after_removal(robot)
+        else:
+            items[_EXPIRED_ROWS[self.clock % AGES]] = 0
+            collected = robot
+        items &= ~collected
+        return reward, np.bitwise_or.reduce(items, axis=0)
 
-        self.t += 1
-        self._spawn(draws, None)
-        return reward
-
-    def _creation_key(self, flat: np.ndarray) -> np.ndarray:
-        """Smaller key = created earlier: older first, then by the draw that created it."""
-        age = self.age.reshape(-1)[flat].astype(np.int64)
-        return (127 - age) * 32 + self.drawn_by.reshape(-1)[flat]
-
-    def _skip_after_removal(self, expired, robot_env, robot_flat):
+    def _skip_after_removal(self, robot: np.ndarray) -> np.ndarray:
         """Quirk 1: the reference removes from the list it iterates over (creation order), so
         the item after a removed one is not examined. The candidates are the expired items,
         which are the oldest and so come first, plus the item under the robot. In the run of
-        expired items every other one is removed (the 1st, 3rd, ... in creation order); the
-        robot's item, if it is not expired, is skipped only when it directly follows an
-        odd-length run of expired items. Takes and returns flat (warehouse, shelf) indices;
-        `expired` is grouped by warehouse."""
-        exp_env = expired // N_SHELVES
-        counts = np.bincount(exp_env, minlength=self.num_envs)
-        removed = np.ones(expired.size, dtype=bool)
-        run = counts[exp_env]
-        pairs = np.flatnonzero(run == 2)  # the common shared case: no sort needed
-        if pairs.size:
-            first, second = pairs[0::2], pairs[1::2]
-            first_older = self._creation_key(expired[first]) < self._creation_key(expired[second])
-            removed[first], removed[second] = first_older, ~first_older
-        longer = np.flatnonzero(run >= 3)
-        if longer.size:  # rank each item in its run by creation order; even ranks are removed
-            env = exp_env[longer]
-            order = np.argsort(env * 4096 + self._creation_key(expired[longer]))
-            rank = np.empty(longer.size, dtype=np.int64)
-            rank[order] = np.arange(longer.size)  # each run stays in its place in the order
-            place = longer - (np.cumsum(counts) - counts)[env]  # position in its own run
-            removed[longer] = (rank - np.arange(longer.size) + place) % 2 == 0
-        young = self.age.reshape(-1)[robot_flat] < ITEM_LIFETIME
-        at_risk = np.flatnonzero(young & (counts[robot_env] % 2 == 1))
-        keep = ~young  # an expired robot item is part of the run above
+        expired items every other one is removed (the 1st, 3rd, ... in creation order: oldest
+        first, then by draw, which is bit order); the robot's item, if it is not expired, is
+        skipped only when it directly follows an odd-length run of expired items. Removes the
+        expired items from `self.items`; returns the robot items to remove."""
+        items = self.items
+        phase = self.clock % AGES
+        odd = np.zeros(self.num_envs, dtype=np.uint32)  # all ones after an odd run so far
+        expired = _EXPIRED_ROWS[phase]
+        for row in expired[items[expired].any(axis=1)]:
+            slots = items[row]
+            parity = _odd_prefix(slots)
+            items[row] = slots & ~(parity ^ odd)  # rank 0, 2, ... in the run: removed
+            odd ^= np.uint32(0) - (parity >> np.uint32(31))
+        young_rows = _YOUNG_ROWS[phase]
+        young = robot & np.bitwise_or.reduce(items[young_rows], axis=0)
+        at_risk = np.flatnonzero(young & odd)
         if at_risk.size:
-            env = robot_env[at_risk]
-            ages = self.age[env]
-            live = (ages >= 0) & (ages < ITEM_LIFETIME)
-            keys = (127 - ages.astype(np.int32)) * 32 + self.drawn_by[env]
-            first_live = np.where(live, keys, np.iinfo(np.int32).max).argmin(axis=1)
-            keep[at_risk] = first_live == robot_flat[at_risk] - env * N_SHELVES
-        return expired[removed], robot_flat[~keep]
+            live = items[young_rows][:, at_risk]
+            mine = young[at_risk]
+            own_row = np.argmax((live & mine) != 0, axis=0)
+            older = np.bitwise_or.accumulate(live, axis=0)[own_row - 1, np.arange(at_risk.size)]
+            older[own_row == 0] = 0
+            before = live[own_row, np.arange(at_risk.size)] & (mine - np.uint32(1))
+            first_live = (older == 0) & (before == 0)
+            young[at_risk[first_live]] = 0  # skipped: stays, collectible again
+        return young
 
-    def _spawn(self, draws: np.ndarray, rows: np.ndarray | None) -> None:
-        """Both spawn passes, for all rows or the given ones. Hits come in draw order, pass 1
-        first; a pass-2 corner hit is void when the corner's pass-1 draw already spawned there
-        (occupancy is re-read after pass 1)."""
-        hits = draws < SPAWN_THRESHOLD
-        if rows is not None:
-            hits = hits[rows]
-        env, draw = np.divmod(np.flatnonzero(hits), N_DRAWS)
-        if rows is not None:
-            env = rows[env]
-        twin = _PASS_1_TWIN[draw]
-        corner = np.flatnonzero(twin >= 0)
-        void = np.zeros(draw.size, dtype=bool)
-        void[corner] = draws.reshape(-1)[env[corner] * N_DRAWS + twin[corner]] < SPAWN_THRESHOLD
-        flat = env * N_SHELVES + _DRAW_SHELF[draw]
-        new = (self.age.reshape(-1)[flat] < 0) & ~void
-        flat = flat[new]
-        self.age.reshape(-1)[flat] = 0
-        self.drawn_by.reshape(-1)[flat] = draw[new]
+    def _spawn(self, draws: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """Both spawn passes into the new age-0 row; returns the slot masks after it. A pass-2
+        corner hit is void when the corner's pass-1 draw already spawned there (occupancy is
+        re-read after pass 1); a corner held through either slot blocks both."""
+        hit = self._hit  # (N, 32) with 4 columns always False: one flat packbits
+        np.less(draws, SPAWN_THRESHOLD, out=hit[:, :N_DRAWS])
+        hits = np.packbits(hit.reshape(-1), bitorder="little").view("<u4")
+        new = hits & ~(present | _twin(present | (hits & _CORNER_PASS_1)))
+        self.items[self.clock % AGES] |= new
+        return present | new
 
-    def _observe(self, fresh: np.ndarray) -> np.ndarray:
+    def _observe(self, present: np.ndarray, fresh: np.ndarray) -> np.ndarray:
         obs = np.zeros((self.num_envs, OBS_SIZE), dtype=np.float32)
         obs.reshape(-1)[self._row_starts + self.pos] = 1.0
-        np.greater_equal(self.age, 0, out=obs[:, GRID * GRID :])
+        _item_bits(present, obs[:, GRID * GRID :])
         if self.frame_stack == 1:
             return obs
         return push_frame(self._frames, obs, fresh)
@@ -306,7 +359,7 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
     def _info(self) -> dict[str, Any]:
         if not self.info_ages:
             return {}
-        return {"ages": self.age.copy(), "_ages": np.ones(self.num_envs, dtype=bool)}
+        return {"ages": self.age, "_ages": np.ones(self.num_envs, dtype=bool)}
 
 
 class WarehouseEnv(SingleEnv):
