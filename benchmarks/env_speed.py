@@ -1,9 +1,12 @@
 """Warehouse stepping speed on one core: the literal scalar implementation one env at a time
 against the numpy vector env at several N.
 
-    taskset -c 0 python benchmarks/env_speed.py [--seconds 2]
+    taskset -c 0 python benchmarks/env_speed.py [--seconds 4] [--slice 0.25]
 
-Random actions, autoreset included; prints a Markdown table of env steps per second.
+Random actions, autoreset included; prints a Markdown table of env steps per second. Shared
+VMs drift in speed by tens of percent within seconds, so for each N the scalar loop and the
+vector env alternate in short slices, and the table gives the medians over slices: of each
+rate, and of each pair's own vector/scalar ratio (with the range of those ratios).
 """
 
 from __future__ import annotations
@@ -48,19 +51,29 @@ def vector_rate(n: int, seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    parser.add_argument("--seconds", type=float, default=4.0, help="time per N (both sides)")
+    parser.add_argument("--slice", type=float, default=0.25, help="time per measurement")
     parser.add_argument("--sizes", default="1,8,64,1024,4096", help="vector sizes N")
     args = parser.parse_args()
+    if not 0 < args.slice <= args.seconds / 2:
+        parser.error("--slice must be > 0 and at most half of --seconds")
+    pairs = int(args.seconds / (2 * args.slice))
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     print(f"{cpu_name()}, python {platform.python_version()}, numpy {np.__version__}, "
           f"cpus {cpus}")
-    base = scalar_rate(args.seconds)
-    print("| implementation | N | env steps/s | vs scalar |")
+    print(f"medians of {pairs} alternating pairs of {args.slice:g} s measurements per N")
+    print("| implementation | N | env steps/s | vs scalar (range) |")
     print("|---|---|---|---|")
-    print(f"| scalar (one env at a time) | 1 | {base:,.0f} | 1.0x |")
+    rows, scalar = [], []
     for n in (int(s) for s in args.sizes.split(",")):
-        rate = vector_rate(n, args.seconds)
-        print(f"| vector | {n} | {rate:,.0f} | {rate / base:.1f}x |")
+        paired = [(scalar_rate(args.slice), vector_rate(n, args.slice)) for _ in range(pairs)]
+        base, rate = np.array(paired).T
+        scalar.extend(base)
+        ratios = rate / base
+        rows.append(f"| vector | {n} | {np.median(rate):,.0f} | {np.median(ratios):.1f}x "
+                    f"({ratios.min():.1f}-{ratios.max():.1f}x) |")
+    print(f"| scalar (one env at a time) | 1 | {np.median(scalar):,.0f} | 1.0x |")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,12 @@ it: after a sub-environment reports the end of an episode, the next ``step`` cal
 sub-environment (its action is ignored, its reward is 0) and returns the first observation of
 the new episode, which the runner records with ``add_env_reset``.
 
+State: the robot cells, the step counters, and the items as bit masks, one uint32 per warehouse
+and age, bit d set for the item that spawn draw d created. Aging is a ring index; spawning,
+collecting and the quirk's creation-order removal are bitwise operations on N-long arrays
+(of one age, bit order is creation order, so "every other item of the run" is a prefix
+parity). `age` gives the familiar (N, 24) view.
+
 Randomness: one generator per vector env, seeded by ``reset(seed=...)``. Every step draws a
 ``(N, 28)`` block of uniforms (row i belongs to sub-environment i, whether it steps or resets),
 so runs repeat exactly for the same seed and N, and no two sub-environments share a draw.
@@ -321,7 +327,7 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         for row in expired[items[expired].any(axis=1)]:
             slots = items[row]
             parity = _odd_prefix(slots)
-            items[row] = slots & ~(parity ^ odd)  # rank 0, 2, ... in the run: removed
+            items[row] = slots & ~(parity ^ odd)  # keeps ranks 1, 3, ... of the whole run
             odd ^= np.uint32(0) - (parity >> np.uint32(31))
         young_rows = _YOUNG_ROWS[phase]
         young = robot & np.bitwise_or.reduce(items[young_rows], axis=0)
