@@ -1,0 +1,76 @@
+"""The benchmark scripts behind the README's speed tables run, with tiny budgets, through the
+same command lines a user types. No timing is asserted (the machines are noisy): each script
+must exit 0 and print its table with a positive rate in every row it promises."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(script: str, *args: str) -> str:
+    run = subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout
+
+
+def rate(row: str, column: int) -> float:
+    """The number in a Markdown table row's `column` (0-based), thousands separators dropped."""
+    cell = row.strip().strip("|").split("|")[column]
+    return float(re.match(r"\s*([\d,.]+)", cell).group(1).replace(",", ""))
+
+
+def rows(out: str, start: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith(start)]
+
+
+def test_env_speed_pairs_scalar_and_vector_per_size():
+    out = bench("env_speed.py", "--seconds", "0.2", "--slice", "0.05", "--sizes", "1,64")
+    (scalar,) = rows(out, "| scalar")
+    vector = rows(out, "| vector")
+    assert [int(r.split("|")[2]) for r in vector] == [1, 64]
+    assert rate(scalar, 2) > 0 and all(rate(r, 2) > 0 and rate(r, 3) > 0 for r in vector)
+    assert "medians of 2 alternating pairs" in out
+
+
+def test_env_speed_refuses_a_slice_longer_than_its_budget():
+    run = subprocess.run([sys.executable, "benchmarks/env_speed.py", "--seconds", "0.1",
+                          "--slice", "1"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 2 and "--slice must be" in run.stderr
+
+
+def test_train_throughput_times_project_stock_and_bound():
+    out = bench("train_throughput.py", "--models", "fnn", "--layouts", "8x128",
+                "--iterations", "1", "--warmup", "1")
+    for pipeline in ("project", "stock", "bound"):
+        (row,) = rows(out, f"| `fnn` | 8x128 | {pipeline} |")
+        assert rate(row, 3) > 0, row  # total ms per update
+
+
+def test_model_speed_compares_the_recurrent_call_with_the_fused_cell():
+    out = bench("model_speed.py", "--models", "iam", "--rounds", "1")
+    speed, fused = rows(out, "| `iam` |")  # the speed table, then the fused-cell table
+    assert rate(speed, 1) > 0 and rate(speed, 2) > 0  # parameters, µs per forward
+    assert rate(fused, 1) > 0 and rate(fused, 2) > 0
+
+
+def test_traffic_speed_runs_the_sumo_env():
+    pytest.importorskip("libsumo")
+    out = bench("traffic_speed.py", "--seconds", "0.2", "--sizes", "1")
+    (row,) = rows(out, "| TrafficVectorEnv | 1 |")
+    assert rate(row, 3) > 0
+
+
+def test_atari_throughput_trains_one_update():
+    out = bench("atari_throughput.py", "--models", "fnn", "--iterations", "1",
+                "--env-seconds", "0.2")
+    assert re.search(r"env alone \(8 envs, random actions\): [\d,]+ transitions/s", out)
+    (row,) = rows(out, "| `fnn` |")
+    assert rate(row, 3) > 0
