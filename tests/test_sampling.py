@@ -38,6 +38,8 @@ def run(runner_cls: type, config: Any, rounds: int) -> tuple[list, dict]:
         assert runner.lean()  # the lean path is the one compared
     torch.manual_seed(123)
     episodes = [ep.get_state() for _ in range(rounds) for ep in runner.sample()]
+    # the lean path tallies env steps for RLlib's Prometheus counter, then puts it back
+    assert type(runner._metrics_num_try_env_step).__name__ == "Counter"
     metrics = runner.get_metrics()
     runner.stop()
     return episodes, metrics

@@ -73,7 +73,15 @@ def clip_param_or_schedule(config: PPOConfig) -> float | list:
 
 
 class PaperPPOTorchLearner(PPOTorchLearner):
-    """PPO2-style loss with a scheduled clip ε and truncated GAE (see the module docstring)."""
+    """PPO2-style loss with a scheduled clip ε and truncated GAE (see the module docstring).
+
+    Two pieces only make it faster, with the same numbers as RLlib's (tests/test_ppo.py trains
+    with and without them and compares the weights bit for bit): the BPTT zero-padding on whole
+    arrays (`ArrayZeroPad`) and one fused finiteness check of the gradients per SGD step in
+    place of RLlib's two per parameter tensor. `FAST = False` keeps RLlib's own.
+    """
+
+    FAST: bool = True
 
     def build(self) -> None:
         super().build()
@@ -101,11 +109,36 @@ class PaperPPOTorchLearner(PPOTorchLearner):
                 ),
             )
             self._learner_connector.remove(GeneralAdvantageEstimation)
-            # the same padding on whole arrays (rllib_iam.ppo.padding)
-            self._learner_connector.insert_before(
-                AddTimeDimToBatchAndZeroPad, ArrayZeroPad(as_learner_connector=True)
-            )
-            self._learner_connector.remove(AddTimeDimToBatchAndZeroPad)
+            if self.FAST:  # the same padding on whole arrays (rllib_iam.ppo.padding)
+                self._learner_connector.insert_before(
+                    AddTimeDimToBatchAndZeroPad, ArrayZeroPad(as_learner_connector=True)
+                )
+                self._learner_connector.remove(AddTimeDimToBatchAndZeroPad)
+
+    def apply_gradients(self, gradients_dict: dict[str, Any]) -> None:
+        """RLlib's `apply_gradients` where it may find a non-finite gradient or has more to do
+        (grad scalers, torch lr schedulers, `torch_skip_nan_gradients`); otherwise its path for
+        all-finite gradients (set them, step every optimizer) after one fused check. RLlib tests
+        each parameter tensor twice, each a host sync: 36 of them per SGD step for `iam`."""
+        grads = [g for g in gradients_dict.values() if g is not None]
+        simple = (
+            self.FAST
+            and grads
+            and self._grad_scalers is None
+            and self._lr_scheduler_classes is None
+            and not self.config.torch_skip_nan_gradients
+            and len(grads) == len(gradients_dict)
+        )
+        # the total norm is finite only if every element of every gradient is (an overflow to
+        # inf of finite gradients just takes RLlib's exact path)
+        if not simple or not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+            super().apply_gradients(gradients_dict)
+            return
+        for pid, grad in gradients_dict.items():
+            self._params[pid].grad = grad
+        for module_id, optimizer_names in self._module_optimizers.items():
+            for optimizer_name in optimizer_names:
+                self.get_optimizer(module_id, optimizer_name).step()
 
     def update(self, *args: Any, **kwargs: Any) -> Any:
         """RLlib's update, with the number of SGD steps fixed from the real transitions."""
