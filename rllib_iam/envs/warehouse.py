@@ -261,10 +261,11 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         Items of one age are ordered by the draw that created them; ``pass_2`` says a corner's
         item came from its second (pass-2) draw."""
         slots = [d for d in range(N_DRAWS) if _DRAW_SHELF[d] == shelf]
-        if not 0 <= age < AGES or (pass_2 and len(slots) < 2):
-            raise ValueError(f"age must be in [0, {AGES}) and pass_2 needs a corner shelf")
-        for row in self.items:
-            row[env] &= ~_SLOTS_OF_CELL[SHELF_CELLS[shelf, 0] * GRID + SHELF_CELLS[shelf, 1]]
+        if not 0 <= age < AGES:
+            raise ValueError(f"age must be in [0, {AGES}), got {age}")
+        if pass_2 and len(slots) < 2:
+            raise ValueError(f"pass_2 needs a corner shelf (0, 6, 7, 13), got {shelf}")
+        self.items[:, env] &= ~np.uint32(sum(1 << d for d in slots))  # whatever was there
         self.items[(self.clock - age) % AGES, env] |= np.uint32(1 << slots[int(pass_2)])
 
     # -- the rules -----------------------------------------------------------------------------
