@@ -260,6 +260,8 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         """Put an item of `age` on `shelf` of warehouse `env` (hand-built states, e.g. in tests).
         Items of one age are ordered by the draw that created them; ``pass_2`` says a corner's
         item came from its second (pass-2) draw."""
+        if not 0 <= shelf < N_SHELVES:
+            raise ValueError(f"shelf must be in [0, {N_SHELVES}), got {shelf}")
         slots = [d for d in range(N_DRAWS) if _DRAW_SHELF[d] == shelf]
         if not 0 <= age < AGES:
             raise ValueError(f"age must be in [0, {AGES}), got {age}")
