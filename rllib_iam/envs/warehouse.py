@@ -101,19 +101,28 @@ def _twin(slots: np.ndarray) -> np.ndarray:
     return out
 
 
+# Shelf masks (bit s: shelf s in observation order holds an item) from slot masks. Pass 1's
+# 14 draws run over shelves 0..13 in order, so its slots are already shelf bits; pass 2's 14
+# slots (corners onto their pass-1 shelves, columns 0 and 6 interleaved into 14..23) go through
+# a table indexed by all 14 at once.
+_PASS_1 = N_DRAWS // 2
+assert (_DRAW_SHELF[:_PASS_1] == np.arange(_PASS_1)).all()
+_PASS_1_SLOTS = np.uint32((1 << _PASS_1) - 1)
+_PASS_2_SHELVES = np.zeros(1 << _PASS_1, dtype=np.uint32)
+for _k, _shelf in enumerate(_DRAW_SHELF[_PASS_1:]):
+    _PASS_2_SHELVES[(np.arange(1 << _PASS_1) >> _k) & 1 == 1] |= np.uint32(1 << _shelf)
+
+
+def _shelf_mask(slots: np.ndarray) -> np.ndarray:
+    """Slot masks (N,) -> shelf masks (N,)."""
+    return (slots & _PASS_1_SLOTS) | _PASS_2_SHELVES[slots >> np.uint32(_PASS_1)]
+
+
 def _item_bits(slots: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Slot masks (N,) -> presence bits per shelf in observation order, written into `out`
-    (N, 24). Pass 1's 14 slots are shelves 0..13 in order; pass 2's column-0 and column-6 runs
-    (rows 1..5) interleave into shelves 14..23; its corner slots fold onto pass 1's."""
-    folded = slots
-    for low, shift in _TWIN_SHIFTS:
-        folded = folded | ((slots >> shift) & low)
-    little = np.ascontiguousarray(folded, dtype="<u4")
-    bits = np.unpackbits(little.view(np.uint8).reshape(-1, 4), axis=1,
-                         count=N_DRAWS, bitorder="little")
-    out[:, :14] = bits[:, :14]
-    out[:, 14::2] = bits[:, 15:20]
-    out[:, 15::2] = bits[:, 22:27]
+    (N, 24)."""
+    little = np.ascontiguousarray(_shelf_mask(slots), dtype="<u4")
+    out[...] = np.unpackbits(little.view(np.uint8), bitorder="little").reshape(-1, 32)[:, :24]
     return out
 
 
@@ -326,24 +335,20 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         items = self.items
         phase = self.clock % AGES
         odd = np.zeros(self.num_envs, dtype=np.uint32)  # all ones after an odd run so far
+        young = robot  # the robot's item unless it is expired
         expired = _EXPIRED_ROWS[phase]
         for row in expired[items[expired].any(axis=1)]:
             slots = items[row]
+            young = young & ~slots
             parity = _odd_prefix(slots)
             items[row] = slots & ~(parity ^ odd)  # keeps ranks 1, 3, ... of the whole run
             odd ^= np.uint32(0) - (parity >> np.uint32(31))
-        young_rows = _YOUNG_ROWS[phase]
-        young = robot & np.bitwise_or.reduce(items[young_rows], axis=0)
         at_risk = np.flatnonzero(young & odd)
-        if at_risk.size:
-            live = items[young_rows][:, at_risk]
-            mine = young[at_risk]
-            own_row = np.argmax((live & mine) != 0, axis=0)
-            older = np.bitwise_or.accumulate(live, axis=0)[own_row - 1, np.arange(at_risk.size)]
-            older[own_row == 0] = 0
-            before = live[own_row, np.arange(at_risk.size)] & (mine - np.uint32(1))
-            first_live = (older == 0) & (before == 0)
-            young[at_risk[first_live]] = 0  # skipped: stays, collectible again
+        if at_risk.size:  # skipped if it is the first live item: the oldest one's first bit
+            live = items[_YOUNG_ROWS[phase][:, None], at_risk]  # (7, k): ages 7..1
+            first = live[np.argmax(live != 0, axis=0), np.arange(at_risk.size)]
+            skipped = (first & (np.uint32(0) - first)) == young[at_risk]
+            young[at_risk[skipped]] = 0  # stays, collectible again
         return young
 
     def _spawn(self, draws: np.ndarray, present: np.ndarray) -> np.ndarray:
