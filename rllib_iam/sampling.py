@@ -165,13 +165,14 @@ class LeanEnvRunner(SingleAgentEnvRunner):
 
             episodes = self._ongoing_episodes
             started = []
+            rows = _unstack(extra, len(episodes))
             for i, episode in enumerate(episodes):
                 if not episode.is_reset:  # NEXT_STEP autoreset: this row is a reset
                     episode.add_env_reset(observation=observations[i], infos=infos[i])
                     started.append(i)
                     continue
                 ts += 1
-                row = _map(lambda x, i=i: x[i], extra)
+                row = rows[i]
                 row[WEIGHTS_SEQ_NO] = self._weights_seq_no
                 episode.add_env_step(
                     observation=observations[i],
@@ -263,6 +264,17 @@ def _map(fn: Any, x: Any) -> Any:
     if isinstance(x, dict):
         return {k: _map(fn, v) for k, v in x.items()}
     return fn(x)
+
+
+def _unstack(x: Any, n: int) -> list[Any]:
+    """A (nested) dict of batched arrays -> its `n` rows, each a dict of the same form
+    holding the arrays' row views (``_map(lambda a: a[i], x)`` for every i, in one pass)."""
+    if isinstance(x, dict):
+        columns = [_unstack(v, n) for v in x.values()]
+        if not columns:
+            return [{} for _ in range(n)]
+        return [dict(zip(x, values, strict=True)) for values in zip(*columns, strict=True)]
+    return list(x)
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray:
