@@ -216,6 +216,15 @@ def _records(fs, trial: str, label: str) -> list[dict] | None:
     return complete
 
 
+def model_label(config: dict) -> str:
+    """The trial's model name, with ``@<n>k`` where ``model_config.param_budget`` resized it
+    (``--param-budget``): ``gru@214k`` is another model to the analysis than the default
+    ``gru``, in the figure, the table and the exported file names."""
+    budget = (config.get("model_config") or {}).get("param_budget")
+    model = str(config["model"])
+    return model if budget is None else f"{model}@{round(budget / 1000)}k"
+
+
 def _config(fs, trial: str, label: str) -> dict | None:
     text = _read(fs, f"{trial}/params.json")
     try:
@@ -290,7 +299,7 @@ def load_trial(fs, trial: str, label: str) -> pd.DataFrame | None:
                         "the figure, left out of the table")
     if problems:
         _warn(label, "; ".join(problems))
-    config_columns = {"trial": label, "model": str(config["model"]), "seed": int(config["seed"]),
+    config_columns = {"trial": label, "model": model_label(config), "seed": int(config["seed"]),
                       "env": str(config.get("env", DEFAULT_ENV)),
                       "ppo": str(config.get("ppo", "paper")), "budget": budget,
                       "complete": complete}

@@ -46,12 +46,15 @@ def experiment(folder: Path) -> Path:
 
 
 def trial(exp: Path, model: str, seed: int, returns, *, env: str = WAREHOUSE,
-          budget: int | None = None, params_json: bool = True) -> Path:
+          budget: int | None = None, params_json: bool = True,
+          model_config: dict | None = None) -> Path:
     folder = exp / f"{model}_seed{seed}"
     folder.mkdir(parents=True)
     budget = budget or STEP * len(returns)
     if params_json:
         config = {"model": model, "seed": seed, "env": env, "timesteps": budget, "ppo": "paper"}
+        if model_config is not None:
+            config["model_config"] = model_config
         (folder / "params.json").write_text(json.dumps(config))
     lines = [json.dumps(record(i, r)) for i, r in enumerate(returns, 1)]
     (folder / "result.json").write_text("\n".join(lines) + "\n")
@@ -105,6 +108,23 @@ def test_storage_folder_uri_and_repeated_folder_read_the_same_trials(grid):
     pd.testing.assert_frame_equal(quiet_load([str(grid.parent)]), by_experiment)
     pd.testing.assert_frame_equal(quiet_load([f"file://{grid}"]), by_experiment)
     pd.testing.assert_frame_equal(quiet_load([str(grid), str(grid.parent)]), by_experiment)
+
+
+def test_a_parameter_matched_model_is_its_own_model_through_export_and_reload(tmp_path):
+    default, matched = experiment(tmp_path / "blog"), experiment(tmp_path / "matched")
+    trial(default, "gru", 0, ramp(12))
+    trial(matched, "gru", 0, ramp(14), model_config={"param_budget": 214_401})
+    trial(matched, "lstm", 0, ramp(13), model_config={"param_budget": 214_401})
+    frame = quiet_load([str(default), str(matched)])  # same model and seed: not one trial
+    assert sorted(frame["model"].unique()) == ["gru", "gru@214k", "lstm@214k"]
+    finals = final_returns(frame).set_index("model")["final_return"]
+    assert finals.to_dict() == {"gru": 12, "gru@214k": 14, "lstm@214k": 13}
+    out = tmp_path / "tidy"
+    subprocess.run([sys.executable, "-m", "analysis.export", str(matched), "--out", str(out)],
+                   cwd=ROOT, check=True, capture_output=True)
+    assert sorted(p.name for p in out.iterdir()) == ["gru@214k_seed0.csv.gz",
+                                                     "lstm@214k_seed0.csv.gz"]
+    assert sorted(quiet_load([str(out)])["model"].unique()) == ["gru@214k", "lstm@214k"]
 
 
 def test_final_return_is_the_mean_over_the_last_tenth_of_the_budget(tmp_path):
