@@ -222,7 +222,10 @@ def model_label(config: dict) -> str:
     ``gru``, in the figure, the table and the exported file names."""
     budget = (config.get("model_config") or {}).get("param_budget")
     model = str(config["model"])
-    return model if budget is None else f"{model}@{round(budget / 1000)}k"
+    if budget is None:
+        return model
+    return f"{model}@{round(budget / 1000)}k" if isinstance(budget, int | float) else \
+        f"{model}@{budget}"
 
 
 def _config(fs, trial: str, label: str) -> dict | None:

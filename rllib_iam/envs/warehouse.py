@@ -122,7 +122,8 @@ def _item_bits(slots: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Slot masks (N,) -> presence bits per shelf in observation order, written into `out`
     (N, 24)."""
     little = np.ascontiguousarray(_shelf_mask(slots), dtype="<u4")
-    out[...] = np.unpackbits(little.view(np.uint8), bitorder="little").reshape(-1, 32)[:, :24]
+    bits = np.unpackbits(little.view(np.uint8), bitorder="little").reshape(-1, 32)
+    out[...] = bits[:, :N_SHELVES]
     return out
 
 
