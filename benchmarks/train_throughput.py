@@ -28,7 +28,10 @@ of the per-round ratios; the split columns are medians per part.
   for ``fnn``/``fnn8``), the default learner and PPO settings, except what makes the work
   comparable: train batch N*T = 1024, minibatch 256, ``num_epochs=3`` (default 30) and
   ``max_seq_len=8`` (default 20). The stock model is the same for every recurrent model; it is
-  measured again next to each of them.
+  measured again next to each of them. ``--stock-widths model`` gives stock's MLP the
+  feedforward model's own hidden widths and ReLU instead (``fnn8``: 584-640-256 where the
+  default is 584-256-256), so that the two learners do the same matrix work and the ratio is
+  the pipelines' alone.
 - **bound**: plain torch, no RLlib: the model's own network (``build_module``) steps the native
   numpy vector env (``forward_inference`` at B=N per step, categorical sampling, recurrent state
   carried and zeroed at episode ends), then one value pass over the 1024 transitions, truncated
@@ -199,13 +202,24 @@ def stock_kind(model: str) -> tuple[str, dict]:
     return "mlp", env_config_for(model)
 
 
-def stock_config(model: str, num_envs: int, steps: int, seed: int) -> PPOConfig:
-    kind, env_config = stock_kind(model)
-    model_config = (
-        DefaultModelConfig(use_lstm=True, max_seq_len=PAPER_PPO.max_seq_len)
-        if kind == "lstm"
-        else DefaultModelConfig()
-    )
+def stock_model_config(model: str, widths: str = "default") -> DefaultModelConfig:
+    """Stock's model for `model`: RLlib's default LSTM for the recurrent models; for the
+    feedforward ones RLlib's default MLP (``widths="default"``) or, with ``widths="model"``, an
+    MLP of the model's own hidden widths and activation (ReLU), so both learners do the same
+    matrix work."""
+    if stock_kind(model)[0] == "lstm":
+        return DefaultModelConfig(use_lstm=True, max_seq_len=PAPER_PPO.max_seq_len)
+    if widths == "model":
+        hiddens = list(build_module(model).model_config["fnn_hiddens"])
+        return DefaultModelConfig(fcnet_hiddens=hiddens, fcnet_activation="relu")
+    return DefaultModelConfig()
+
+
+def stock_config(
+    model: str, num_envs: int, steps: int, seed: int, widths: str = "default"
+) -> PPOConfig:
+    env_config = stock_kind(model)[1]
+    model_config = stock_model_config(model, widths)
     return (
         PPOConfig()
         .environment(WAREHOUSE_ID, env_config=env_config)
@@ -472,6 +486,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed updates first")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-stock", action="store_true", help="skip the stock RLlib rows")
+    parser.add_argument(
+        "--stock-widths",
+        choices=("default", "model"),
+        default="default",
+        help="stock's MLP for fnn/fnn8: RLlib's default 256x256, or the model's own widths",
+    )
     args = parser.parse_args()
     models = args.models.split(",")
     for m in models:
@@ -497,6 +517,8 @@ def main() -> None:
         f"ray {ray.__version__}; {args.iterations} timed rounds after {args.warmup} warm-up "
         "updates; medians"
     )
+    if not args.no_stock:
+        print(f"stock MLP widths (fnn, fnn8): {args.stock_widths}")
     print(f"load average at start: {load()}", flush=True)
     started = time.perf_counter()
 
@@ -509,7 +531,7 @@ def main() -> None:
             }
             if not args.no_stock:
                 pipelines["stock"] = AlgoPipeline(
-                    stock_config(model, num_envs, steps, args.seed), num_envs
+                    stock_config(model, num_envs, steps, args.seed, args.stock_widths), num_envs
                 )
             pipelines["bound"] = PlainPipeline(model, num_envs, steps, args.seed)
             try:

@@ -54,6 +54,18 @@ def test_train_throughput_times_project_stock_and_bound():
         assert rate(row, 3) > 0, row  # total ms per update
 
 
+def test_stock_can_run_the_feedforward_models_own_widths():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import train_throughput as tt
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    same = tt.stock_config("fnn8", 8, 128, 0, widths="model").model_config
+    assert same["fcnet_hiddens"] == [640, 256] and same["fcnet_activation"] == "relu"
+    assert tt.stock_config("fnn8", 8, 128, 0).model_config["fcnet_hiddens"] == [256, 256]
+    assert tt.stock_config("iam", 8, 128, 0, widths="model").model_config["use_lstm"]
+
+
 def test_model_speed_compares_the_recurrent_call_with_the_fused_cell():
     out = bench("model_speed.py", "--models", "iam", "--rounds", "1")
     speed, fused = rows(out, "| `iam` |")  # the speed table, then the fused-cell table
