@@ -127,6 +127,7 @@ def test_vector_env_resets_next_step() -> None:
     [
         ({"flicker": 1.0}, "flicker must be a probability"),
         ({"frame_stack": 0}, "frame_stack must be an integer >= 1"),
+        ({"noop_max": -1}, "noop_max must be an integer >= 0"),
         ({"colour": True}, "unknown Atari option.*valid: flicker"),
     ],
 )

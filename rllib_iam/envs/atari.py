@@ -35,6 +35,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
+from rllib_iam.envs.common import check_int_option, check_options
+
 gym.register_envs(ale_py)
 
 GAMES = {"Pong": "ALE/Pong-v5", "Breakout": "ALE/Breakout-v5"}
@@ -61,18 +63,11 @@ OPTIONS = (
 def _check_options(game: str, options: dict[str, Any]) -> None:
     if game not in GAMES:
         raise ValueError(f"unknown Atari game {game!r}; valid: {', '.join(GAMES)}")
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ValueError(
-            f"unknown Atari option(s) {', '.join(unknown)}; valid: {', '.join(OPTIONS)}"
-        )
+    check_options("Atari", options, OPTIONS)
+    check_int_option(options, "noop_max", 0)
     flicker = options.get("flicker", 0.0)
     if isinstance(flicker, bool) or not isinstance(flicker, (int, float)) or not 0 <= flicker < 1:
         raise ValueError(f"flicker must be a probability in [0, 1), got {flicker!r}")
-    for key, least in (("frame_stack", 1), ("noop_max", 0)):
-        value = options.get(key, least)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise ValueError(f"{key} must be an integer >= {least}, got {value!r}")
 
 
 class DeepMindAtari(gym.Wrapper):

@@ -1,4 +1,4 @@
-"""What the native vector environments share: the action check, frame stacking, and the
+"""What the environments share: the option, size and action checks, frame stacking, and the
 single-environment view that `gymnasium.make` gets."""
 
 from __future__ import annotations
@@ -16,6 +16,24 @@ def check_num_envs(num_envs: Any) -> int:
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
     return int(num_envs)
+
+
+def check_options(env: str, options: dict[str, Any], valid: tuple[str, ...]) -> None:
+    """A one-line ValueError for an option name outside `valid` (naming them) or a
+    ``frame_stack`` that is not an integer >= 1; `env` names the environment in the message."""
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown {env} option(s) {', '.join(unknown)}; valid: {', '.join(valid)}"
+        )
+    check_int_option(options, "frame_stack", 1)
+
+
+def check_int_option(options: dict[str, Any], key: str, least: int) -> None:
+    """A one-line ValueError unless ``options[key]``, where given, is an integer >= `least`."""
+    value = options.get(key, least)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ValueError(f"{key} must be an integer >= {least}, got {value!r}")
 
 
 def check_actions(actions: Any, num_envs: int, n_actions: int, meaning: str) -> np.ndarray:

@@ -61,7 +61,13 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 
 from rllib_iam.envs import sumo_loop, warehouse
-from rllib_iam.envs.common import SingleEnv, check_actions, check_num_envs, push_frame
+from rllib_iam.envs.common import (
+    SingleEnv,
+    check_actions,
+    check_num_envs,
+    check_options,
+    push_frame,
+)
 
 OBS_SIZE = 30
 N_ACTIONS = 2
@@ -279,14 +285,7 @@ class _Remote:
 
 
 def _check_options(options: dict[str, Any]) -> None:
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ValueError(
-            f"unknown Traffic option(s) {', '.join(unknown)}; valid: {', '.join(OPTIONS)}"
-        )
-    stack = options.get("frame_stack", 1)
-    if isinstance(stack, bool) or not isinstance(stack, (int, np.integer)) or stack < 1:
-        raise ValueError(f"frame_stack must be an integer >= 1, got {stack!r}")
+    check_options("Traffic", options, OPTIONS)
     backend = options.get("backend", "libsumo")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")

@@ -33,7 +33,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector.utils import batch_space
 
-from rllib_iam.envs.common import SingleEnv, check_actions, check_num_envs, push_frame
+from rllib_iam.envs.common import (
+    SingleEnv,
+    check_actions,
+    check_num_envs,
+    check_options,
+    push_frame,
+)
 
 GRID = 7
 CENTRE = 3 * GRID + 3
@@ -176,17 +182,6 @@ def resolve_d_set(d_set: str | Sequence[int], obs_size: int = OBS_SIZE,
     return indices
 
 
-def _check_options(options: dict[str, Any]) -> None:
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ValueError(
-            f"unknown Warehouse option(s) {', '.join(unknown)}; valid: {', '.join(OPTIONS)}"
-        )
-    stack = options.get("frame_stack", 1)
-    if isinstance(stack, bool) or not isinstance(stack, (int, np.integer)) or stack < 1:
-        raise ValueError(f"frame_stack must be an integer >= 1, got {stack!r}")
-
-
 class WarehouseVectorEnv(gym.vector.VectorEnv):
     """N Warehouses stepped at once with numpy array operations.
 
@@ -211,7 +206,7 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
     metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP, "render_modes": []}
 
     def __init__(self, num_envs: int = 1, **options: Any) -> None:
-        _check_options(options)
+        check_options("Warehouse", options, OPTIONS)
         self.num_envs = check_num_envs(num_envs)
         self.quirks = bool(options.get("quirks", True))
         self.time_limit_as_terminal = bool(options.get("time_limit_as_terminal", False))
