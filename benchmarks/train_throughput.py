@@ -202,12 +202,12 @@ def stock_kind(model: str) -> tuple[str, dict]:
     return "mlp", env_config_for(model)
 
 
-def stock_model_config(model: str, widths: str = "default") -> DefaultModelConfig:
-    """Stock's model for `model`: RLlib's default LSTM for the recurrent models; for the
-    feedforward ones RLlib's default MLP (``widths="default"``) or, with ``widths="model"``, an
-    MLP of the model's own hidden widths and activation (ReLU), so both learners do the same
-    matrix work."""
-    if stock_kind(model)[0] == "lstm":
+def stock_model_config(model: str, kind: str, widths: str = "default") -> DefaultModelConfig:
+    """Stock's model for `model` of stock kind `kind` (`stock_kind`): RLlib's default LSTM for
+    the recurrent models; for the feedforward ones RLlib's default MLP (``widths="default"``)
+    or, with ``widths="model"``, an MLP of the model's own hidden widths and activation (ReLU),
+    so both learners do the same matrix work."""
+    if kind == "lstm":
         return DefaultModelConfig(use_lstm=True, max_seq_len=PAPER_PPO.max_seq_len)
     if widths == "model":
         hiddens = list(build_module(model).model_config["fnn_hiddens"])
@@ -218,8 +218,8 @@ def stock_model_config(model: str, widths: str = "default") -> DefaultModelConfi
 def stock_config(
     model: str, num_envs: int, steps: int, seed: int, widths: str = "default"
 ) -> PPOConfig:
-    env_config = stock_kind(model)[1]
-    model_config = stock_model_config(model, widths)
+    kind, env_config = stock_kind(model)
+    model_config = stock_model_config(model, kind, widths)
     return (
         PPOConfig()
         .environment(WAREHOUSE_ID, env_config=env_config)
