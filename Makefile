@@ -2,6 +2,9 @@
 #   make experiment   the main job
 #   make test         ruff and the whole test suite
 PYTHON ?= python3
+# Extra pip arguments, e.g. the CPU build of torch on a Linux machine without a CUDA GPU:
+#   make test PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
+PIP_ARGS ?=
 VENV := .venv
 PY := $(VENV)/bin/python
 
@@ -9,7 +12,7 @@ PY := $(VENV)/bin/python
 
 $(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements.txt -r requirements-test.txt
+	$(PY) -m pip install -q $(PIP_ARGS) -r requirements.txt -r requirements-test.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 

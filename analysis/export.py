@@ -81,7 +81,10 @@ def export(runs: list[str], out: str, include_unfinished: bool = False) -> tuple
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="export", description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="experiment or storage folders (or URIs)")
+    parser.add_argument(
+        "runs", nargs="+",
+        help="experiment or storage folders (or URIs), or tidy .csv/.csv.gz files",
+    )
     parser.add_argument("--out", required=True, help="folder for the tidy files")
     parser.add_argument("--include-unfinished", action="store_true",
                         help="also export trials that did not reach their budget")

@@ -27,7 +27,7 @@ PAPER_FINAL = {
     "Warehouse": {"iam": 41.0, "lstm": 35.4, "fnn": 39.3, "fnn8": 35.6},
     "Traffic": {"iam": -3.5, "lstm": -4.2, "fnn": -5.6, "fnn32": -4.15},
 }
-"""Final returns read off the paper's Figure 5 at 4e6 reference steps (shared/spec/paper.md)."""
+"""Final returns read off the paper's Figure 5 at 4e6 reference steps (docs/spec/paper.md)."""
 REPRODUCTION_FINAL = {"Warehouse": {"gru": 39.8, "iam": 38.6, "fnn": 36.8, "fnn8": 35.0}}
 """The second public reproduction (PyTorch PPO, GRU, 32 processes, 4e6 transitions)."""
 BLOG_FINDING = {"Warehouse": {"fnn": "best of all", "gru": "slightly above iam",

@@ -86,7 +86,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="scale each model's widths to N parameters, or to MODEL's count "
                              "(e.g. iam: the parameter-matched comparison)")
     parser.add_argument("--ppo", help=f"one of {', '.join(PPO_VARIANTS)} (default paper)")
-    parser.add_argument("--storage-path", default="runs", help="local folder or s3://, gs:// URI")
+    parser.add_argument(
+        "--storage-path", default="runs", help="local folder, or a file://, s3:// or gs:// URI"
+    )
     parser.add_argument("--name", help="experiment name (default figure5-<profile>)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--max-concurrent", type=positive_int, help="trials at once")

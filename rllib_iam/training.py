@@ -5,7 +5,7 @@ can still be adjusted with RLlib's own setters before `.build_algo()` or handing
 
 Two variants, picked by name:
 
-- ``paper``: PPO as the authors' code ran it on Warehouse (`PAPER_PPO`, shared/spec/paper.md):
+- ``paper``: PPO as the authors' code ran it on Warehouse (`PAPER_PPO`, docs/spec/paper.md):
   8 envs x 128 steps per update, minibatch 256, 3 epochs, GAE (0.99, 0.95) cut every 8 steps,
   lr and clip ε decayed linearly to ~0, PPO2 value clipping, no advantage normalisation, no
   gradient clipping, the 100-step time limit treated as terminal. Uses `PaperPPOTorchLearner`.
@@ -45,7 +45,7 @@ PPO_VARIANTS = ("paper", "rllib")
 
 @dataclass(frozen=True)
 class PaperPPO:
-    """The reference's PPO settings for Warehouse (its final commit; shared/spec/paper.md)."""
+    """The reference's PPO settings for Warehouse (its final commit; docs/spec/paper.md)."""
 
     num_envs: int = 8
     """parallel environments"""

@@ -194,6 +194,9 @@ def test_runtime_env_uploads_the_code_and_leaves_vcs_venvs_and_results_behind(tm
         "venv/lib/x.py": "x", "runs/figure5-quick/fnn_seed0/result.json": "{}",
         "ray_results/x/result.json": "{}", "figure5-paper/table.csv": "x",
         "rllib_iam/__pycache__/grid.cpython-311.pyc": "x", "rllib_iam.egg-info/PKG-INFO": "x",
+        "results/warehouse-blog/trials/iam_seed0.csv.gz": "x",
+        "results/warehouse-blog/figure5.png": "x", "results/warehouse-blog/figure5.pdf": "x",
+        "results/warehouse-blog/table.csv": "model\n",
     }
     for path, text in tree.items():
         (tmp_path / "src" / path).parent.mkdir(parents=True, exist_ok=True)
@@ -204,7 +207,8 @@ def test_runtime_env_uploads_the_code_and_leaves_vcs_venvs_and_results_behind(tm
                    excludes=runtime_env["excludes"])
     files = {n for n in zipfile.ZipFile(package).namelist() if not n.endswith("/")}
     assert files == {"rllib_iam/grid.py", "experiments/figure5.py", "analysis/figure5.py",
-                     "results/heuristics/warehouse.csv", "requirements.txt"}
+                     "results/heuristics/warehouse.csv", "results/warehouse-blog/table.csv",
+                     "requirements.txt"}
 
 
 # ------------------------------------------------------- a real two-node cluster on this machine

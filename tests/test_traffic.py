@@ -1,4 +1,4 @@
-"""The Traffic task on real SUMO, rule by rule (shared/spec/traffic.md)."""
+"""The Traffic task on real SUMO, rule by rule (docs/spec/traffic.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Warehouse, rule by rule (shared/spec/warehouse.md), and against its literal scalar twin."""
+"""The Warehouse, rule by rule (docs/spec/warehouse.md), and against its literal scalar twin."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ a cache folder keyed by the SUMO version and the files' hash; nothing is downloa
 1.28 gives the reference's lane lengths, link order and default light program (GGrr 42, yyrr 3,
 rrGG 42, rryy 3 s), which the environment overrides on every step anyway.
 
-Routes: six cars depart at t = 0..5 s, each on route ``A`` or ``B`` (shared/spec/traffic.md);
+Routes: six cars depart at t = 0..5 s, each on route ``A`` or ``B`` (docs/spec/traffic.md);
 with two routes per slot there are only 64 route files, written on demand next to the network.
 """
 

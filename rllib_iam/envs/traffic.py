@@ -4,7 +4,7 @@ Two single-lane loops meet at a light (node 0). The agent chooses which approach
 north (L68, action 0) or west (L64, action 1); a switch inserts 6 s of yellow. It sees 30
 occupancy cells along the two roads through the junction, not the loops where the cars spend
 most of their time, so when a car comes back is hidden state. Reward: minus a tenth of the cars
-standing still, each step; 250 steps of 1 s. The rules follow `shared/spec/traffic.md` (the
+standing still, each step; 250 steps of 1 s. The rules follow `docs/spec/traffic.md` (the
 authors' code at bc52bd2), including its quirks unless ``quirks=False``.
 
 Simulation: SUMO 1.28 from the pinned ``eclipse-sumo``/``libsumo`` wheels; the network and
@@ -126,7 +126,7 @@ class Light:
         self.next_green = GREENS[0]
 
     def step(self, action: int, quirks: bool = True) -> str:
-        """The state to set for `action` (shared/spec/traffic.md, "Actions and the light")."""
+        """The state to set for `action` (docs/spec/traffic.md, "Actions and the light")."""
         wanted = GREENS[action]
         if self.state is None:
             self.state = wanted

@@ -2,7 +2,7 @@
 
 One robot on a 7x7 grid collects items that appear on the 24 perimeter shelves and vanish after
 8 steps. Item ages are the hidden state: the observation shows only presence bits, so an agent
-must remember how long an item has been visible. The rules follow `shared/spec/warehouse.md`
+must remember how long an item has been visible. The rules follow `docs/spec/warehouse.md`
 (the authors' code at its final commit), including its quirks unless ``quirks=False``.
 
 ``WarehouseVectorEnv`` steps N warehouses with array operations only; ``WarehouseEnv`` is the
