@@ -31,7 +31,8 @@ of the per-round ratios; the split columns are medians per part.
   measured again next to each of them. ``--stock-widths model`` gives stock's MLP the
   feedforward model's own hidden widths and ReLU instead (``fnn8``: 584-640-256 where the
   default is 584-256-256), so that the two learners do the same matrix work and the ratio is
-  the pipelines' alone.
+  the pipelines' alone. ``--stock-model lstm`` measures every model, the feedforward ones too,
+  against stock with RLlib's default ``use_lstm`` model (issue 5's one stock pipeline).
 - **bound**: plain torch, no RLlib: the model's own network (``build_module``) steps the native
   numpy vector env (``forward_inference`` at B=N per step, categorical sampling, recurrent state
   carried and zeroed at episode ends), then one value pass over the 1024 transitions, truncated
@@ -195,10 +196,12 @@ def is_recurrent(model: str) -> bool:
     return build_module(model).is_stateful()
 
 
-def stock_kind(model: str) -> tuple[str, dict]:
-    """The stock row a model is compared with: (label, env_config)."""
-    if is_recurrent(model):
-        return "lstm", {}
+def stock_kind(model: str, stock_model: str = "matched") -> tuple[str, dict]:
+    """The stock row a model is compared with: (label, env_config). ``stock_model="matched"``:
+    RLlib's default LSTM for the recurrent models, its default MLP for the feedforward ones;
+    ``"lstm"``: the default LSTM for every model (one stock pipeline for all)."""
+    if stock_model == "lstm" or is_recurrent(model):
+        return "lstm", env_config_for(model)
     return "mlp", env_config_for(model)
 
 
@@ -216,9 +219,14 @@ def stock_model_config(model: str, kind: str, widths: str = "default") -> Defaul
 
 
 def stock_config(
-    model: str, num_envs: int, steps: int, seed: int, widths: str = "default"
+    model: str,
+    num_envs: int,
+    steps: int,
+    seed: int,
+    widths: str = "default",
+    stock_model: str = "matched",
 ) -> PPOConfig:
-    kind, env_config = stock_kind(model)
+    kind, env_config = stock_kind(model, stock_model)
     model_config = stock_model_config(model, kind, widths)
     return (
         PPOConfig()
@@ -492,6 +500,13 @@ def main() -> None:
         default="default",
         help="stock's MLP for fnn/fnn8: RLlib's default 256x256, or the model's own widths",
     )
+    parser.add_argument(
+        "--stock-model",
+        choices=("matched", "lstm"),
+        default="matched",
+        help="stock's model: matched to each model (LSTM for the recurrent ones, MLP for "
+        "fnn/fnn8), or RLlib's default use_lstm model for every model",
+    )
     args = parser.parse_args()
     models = args.models.split(",")
     for m in models:
@@ -518,7 +533,7 @@ def main() -> None:
         "updates; medians"
     )
     if not args.no_stock:
-        print(f"stock MLP widths (fnn, fnn8): {args.stock_widths}")
+        print(f"stock model: {args.stock_model}; stock MLP widths (fnn, fnn8): {args.stock_widths}")
     print(f"load average at start: {load()}", flush=True)
     started = time.perf_counter()
 
@@ -531,7 +546,10 @@ def main() -> None:
             }
             if not args.no_stock:
                 pipelines["stock"] = AlgoPipeline(
-                    stock_config(model, num_envs, steps, args.seed, args.stock_widths), num_envs
+                    stock_config(
+                        model, num_envs, steps, args.seed, args.stock_widths, args.stock_model
+                    ),
+                    num_envs,
                 )
             pipelines["bound"] = PlainPipeline(model, num_envs, steps, args.seed)
             try:

@@ -64,6 +64,8 @@ def test_stock_can_run_the_feedforward_models_own_widths():
     assert same["fcnet_hiddens"] == [640, 256] and same["fcnet_activation"] == "relu"
     assert tt.stock_config("fnn8", 8, 128, 0).model_config["fcnet_hiddens"] == [256, 256]
     assert tt.stock_config("iam", 8, 128, 0, widths="model").model_config["use_lstm"]
+    lstm = tt.stock_config("fnn8", 8, 128, 0, stock_model="lstm")
+    assert lstm.model_config["use_lstm"] and lstm.env_config == {"frame_stack": 8}
 
 
 def test_model_speed_compares_the_recurrent_call_with_the_fused_cell():
