@@ -200,9 +200,8 @@ def stock_kind(model: str, stock_model: str = "matched") -> tuple[str, dict]:
     """The stock row a model is compared with: (label, env_config). ``stock_model="matched"``:
     RLlib's default LSTM for the recurrent models, its default MLP for the feedforward ones;
     ``"lstm"``: the default LSTM for every model (one stock pipeline for all)."""
-    if stock_model == "lstm" or is_recurrent(model):
-        return "lstm", env_config_for(model)
-    return "mlp", env_config_for(model)
+    kind = "lstm" if stock_model == "lstm" or is_recurrent(model) else "mlp"
+    return kind, env_config_for(model)
 
 
 def stock_model_config(model: str, kind: str, widths: str = "default") -> DefaultModelConfig:
