@@ -38,10 +38,23 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "wall_time_s": (f"{FIGURE5}/wall_time_s", "time_total_s"),
     "transitions_per_s": (f"{FIGURE5}/transitions_per_s",),
     "params": (f"{FIGURE5}/params",),
+    "entropy": (f"{FIGURE5}/entropy", "learners/default_policy/entropy"),
+    "vf_explained_var": (f"{FIGURE5}/vf_explained_var",
+                         "learners/default_policy/vf_explained_var"),
+    "vf_loss": (f"{FIGURE5}/vf_loss", "learners/default_policy/vf_loss"),
+    "policy_loss": (f"{FIGURE5}/policy_loss", "learners/default_policy/policy_loss"),
+    "clip_fraction": (f"{FIGURE5}/clip_fraction", "learners/default_policy/clip_fraction"),
+    "kl": (f"{FIGURE5}/kl", "learners/default_policy/mean_kl_loss"),
+    "lr": (f"{FIGURE5}/lr", "learners/default_policy/default_optimizer_learning_rate"),
+    "clip_param": (f"{FIGURE5}/clip_param", "learners/default_policy/curr_clip_param"),
 }
 """Tidy column -> the result names it may come from, preferred first. Names are checked, never
 positions: RLlib renames its metrics between versions, and the grid's own record comes first."""
 REQUIRED = ("iteration", "transitions", "episode_return_mean")
+DIAGNOSTIC_COLUMNS = ("entropy", "vf_explained_var", "vf_loss", "policy_loss", "clip_fraction",
+                      "kl", "lr", "clip_param")
+"""The learner's diagnostics (rllib_iam.grid.DIAGNOSTICS): optional, NaN in trials and tidy
+files from before they were logged."""
 TRIAL_FILES = frozenset({"result.json", "progress.csv", "params.json"})
 TUNE_STATE = re.compile(r"^(experiment_state-.*\.json|basic-variant-state-.*\.json|tuner\.pkl)$")
 TRIAL_NAME = re.compile(r"^(?P<model>.+)_seed(?P<seed>\d+)$")
@@ -133,6 +146,9 @@ def load_tidy(fs, path: str, label: str) -> pd.DataFrame | None:
     except (OSError, EOFError, ValueError, pd.errors.ParserError) as err:
         _warn(label, f"unreadable tidy file ({str(err).splitlines()[0]}); skipped")
         return None
+    for column in DIAGNOSTIC_COLUMNS:
+        if column not in frame:
+            frame[column] = np.nan
     missing = [c for c in TIDY_COLUMNS if c not in frame]
     if missing:
         _warn(label, f"tidy file lacks column(s) {', '.join(missing)}; skipped")

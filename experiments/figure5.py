@@ -25,6 +25,7 @@ from pathlib import Path
 import rllib_iam
 from rllib_iam.cli import OneLineParser
 from rllib_iam.grid import (
+    LEGACY_DECAY_OVER,
     PROFILES,
     default_models_for,
     experiment_exists,
@@ -34,7 +35,7 @@ from rllib_iam.grid import (
     stored_trials,
 )
 from rllib_iam.models import MODELS, count_params, module_spec
-from rllib_iam.training import PPO_VARIANTS, paper_ppo_for
+from rllib_iam.training import DECAY_CHOICES, PPO_VARIANTS, decay_end, ppo_settings
 
 SUPPORTED_SCHEMES = ("s3", "gs", "file")
 
@@ -86,6 +87,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="scale each model's widths to N parameters, or to MODEL's count "
                              "(e.g. iam: the parameter-matched comparison)")
     parser.add_argument("--ppo", help=f"one of {', '.join(PPO_VARIANTS)} (default paper)")
+    parser.add_argument("--ppo-config", metavar="JSON",
+                        help='paper PPO settings to change, e.g. \'{"adam_eps": 1e-5}\' '
+                             "(fields of rllib_iam.training.PaperPPO; docs/ppo.md)")
+    parser.add_argument("--decay-over", metavar="paper|budget|N",
+                        help="where the lr and clip decays end: paper (default: the paper's "
+                             "32e6 transitions, whatever --timesteps), budget (the trial's own "
+                             "budget, as the 2026-11 blog grid ran) or N transitions")
     parser.add_argument(
         "--storage-path", default="runs", help="local folder, or a file://, s3:// or gs:// URI"
     )
@@ -107,6 +115,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.env = args.env or rllib_iam.WAREHOUSE_ID
     args.model_config = args.model_config or "{}"
     args.ppo = args.ppo or "paper"
+    args.decay_over = args.decay_over or "paper"
     args.cpus_per_trial = args.cpus_per_trial or 1
 
     if args.profile not in PROFILES:
@@ -141,8 +150,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.model_config = model_config
     if args.ppo not in PPO_VARIANTS:
         fail(f"unknown --ppo {args.ppo!r}; valid: {', '.join(PPO_VARIANTS)}")
+    args.ppo_config = ppo_overrides(args, fail)
+    if args.decay_over not in DECAY_CHOICES:
+        try:
+            args.decay_over = positive_int(args.decay_over)
+        except argparse.ArgumentTypeError:
+            fail(f"--decay-over must be {', '.join(DECAY_CHOICES)} or a positive transition "
+                 f"count, got {args.decay_over!r}")
+    settings = ppo_settings(args.env, "paper", args.ppo_config if args.ppo != "rllib" else None)
     runners = args.cpus_per_trial - 1
-    num_envs = paper_ppo_for(args.env).num_envs
+    num_envs = settings.num_envs
     if runners and num_envs % runners:
         fail(f"--cpus-per-trial {args.cpus_per_trial}: the {num_envs} envs must split "
              f"evenly over {runners} env runners")
@@ -151,6 +168,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     profile = profiles_for(args.env)[args.profile]
     args.seeds = args.seeds or profile.seeds
     args.timesteps = args.timesteps or profile.timesteps
+    update = settings.num_envs * settings.rollout_fragment_length
+    if settings.minibatch_size > update:
+        fail(f"--ppo-config: minibatch_size {settings.minibatch_size} exceeds the update of "
+             f"num_envs x rollout_fragment_length = {update} transitions")
+    decay_end(args.decay_over, args.timesteps, settings)
     args.checkpoint_every = profile.checkpoint_every
     args.name = args.name or f"figure5-{args.profile}"
     if "/" in args.name or args.name.startswith("."):
@@ -185,8 +207,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def ppo_overrides(args: argparse.Namespace, fail) -> dict:
+    """``--ppo-config`` as checked `PaperPPO` overrides (empty when not given)."""
+    if args.ppo_config is None:
+        return {}
+    if args.ppo == "rllib":
+        fail("--ppo-config changes the paper PPO's settings; it does not apply to --ppo rllib")
+    try:
+        overrides = json.loads(args.ppo_config)
+    except json.JSONDecodeError as err:
+        fail(f"--ppo-config is not JSON ({err.msg}): {args.ppo_config}")
+    if not isinstance(overrides, dict):
+        fail(f"--ppo-config must be a JSON object, got {args.ppo_config}")
+    try:
+        ppo_settings(args.env, "paper", overrides)
+    except ValueError as err:
+        fail(f"--ppo-config: {err}")
+    return overrides
+
+
 GRID_FLAGS = ("--profile", "--models", "--seeds", "--first-seed", "--timesteps", "--env",
-              "--model-config", "--param-budget", "--ppo", "--cpus-per-trial")
+              "--model-config", "--param-budget", "--ppo", "--ppo-config", "--decay-over",
+              "--cpus-per-trial")
 """Flags that shape the grid: with --resume they may only repeat what the experiment was
 started with (Tune restores the stored grid; a different value would be silently ignored)."""
 
@@ -202,6 +244,9 @@ def resume_conflict(args: argparse.Namespace, given: dict[str, bool],
         "timesteps": sorted({int(t.get("timesteps", 0)) for t in trials}),
         "env": sorted({t.get("env") for t in trials}),
         "ppo": sorted({t.get("ppo") for t in trials}),
+        "ppo_config": sorted({json.dumps(t.get("ppo_config") or {}, sort_keys=True)
+                              for t in trials}),
+        "decay_over": sorted({str(t.get("decay_over", LEGACY_DECAY_OVER)) for t in trials}),
         "model_config": sorted({json.dumps(t.get("model_config") or {}, sort_keys=True)
                                 for t in trials}),
         "cpus_per_trial": sorted({int(t.get("num_env_runners", 0)) + 1 for t in trials}),
@@ -213,6 +258,8 @@ def resume_conflict(args: argparse.Namespace, given: dict[str, bool],
         "timesteps": (("--timesteps", "--profile"), [args.timesteps]),
         "env": (("--env",), [args.env]),
         "ppo": (("--ppo",), [args.ppo]),
+        "ppo_config": (("--ppo-config",), [json.dumps(args.ppo_config, sort_keys=True)]),
+        "decay_over": (("--decay-over",), [str(args.decay_over)]),
         "model_config": (("--model-config", "--param-budget"),
                          [json.dumps(args.model_config, sort_keys=True)]),
         "cpus_per_trial": (("--cpus-per-trial",), [args.cpus_per_trial]),
@@ -232,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         models=args.models,
         seeds=args.seeds,
         model_config=args.model_config,
+        ppo_overrides=args.ppo_config,
+        decay_over=args.decay_over,
         first_seed=args.first_seed,
         timesteps=args.timesteps,
         env=args.env,

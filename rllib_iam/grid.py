@@ -18,9 +18,11 @@ from typing import Any
 
 from ray.rllib.algorithms.ppo import PPO
 from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.utils.metrics import (
     ENV_RUNNER_RESULTS,
     EPISODE_RETURN_MEAN,
+    LEARNER_RESULTS,
     NUM_ENV_STEPS_SAMPLED,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
 )
@@ -30,7 +32,7 @@ from ray.tune.result import TIME_THIS_ITER_S, TIME_TOTAL_S
 import rllib_iam
 from rllib_iam.envs.atari import GAME_SCORE
 from rllib_iam.models import count_params
-from rllib_iam.training import paper_ppo_for, ppo_config
+from rllib_iam.training import paper_ppo_for, ppo_config, ppo_settings
 
 FIGURE5 = "figure5"
 """Result key under which each iteration's Figure 5 record is logged."""
@@ -41,6 +43,21 @@ WALL_TIME = "wall_time_s"
 TRANSITIONS_PER_S = "transitions_per_s"
 PARAMS = "params"
 STOP_METRIC = f"{ENV_RUNNER_RESULTS}/{NUM_ENV_STEPS_SAMPLED_LIFETIME}"
+
+DIAGNOSTICS: dict[str, str] = {
+    "entropy": "entropy",
+    "vf_explained_var": "vf_explained_var",
+    "vf_loss": "vf_loss",
+    "policy_loss": "policy_loss",
+    "clip_fraction": "clip_fraction",
+    "kl": "mean_kl_loss",
+    "lr": "default_optimizer_learning_rate",
+    "clip_param": "curr_clip_param",
+}
+"""The learner diagnostics each iteration's record carries (name -> RLlib's key under
+``learners/<module>``); a key the learner does not log (e.g. ``clip_fraction`` with
+``--ppo rllib``) is NaN. Losses, entropy, KL and clip fraction are means over the update's
+last SGD step's minibatch (RLlib's window 1), lr and ε the values after the update."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +134,8 @@ DEFAULT_MODELS_BY_ENV[rllib_iam.TRAFFIC_ID] = ("iam", "lstm", "gru", "fnn", "fnn
 
 class Figure5Metrics(RLlibCallback):
     """Adds the per-iteration record the analysis reads: transitions, reference steps,
-    return, wall time, transitions/s and the model's parameter count."""
+    return, wall time, transitions/s, the model's parameter count and the learner's
+    `DIAGNOSTICS`."""
 
     def on_algorithm_init(self, *, algorithm, **kwargs: Any) -> None:
         self._params = count_params(algorithm.get_module())
@@ -137,13 +155,39 @@ class Figure5Metrics(RLlibCallback):
             WALL_TIME: float(result.get(TIME_TOTAL_S) or float("nan")),
             TRANSITIONS_PER_S: runners.get(NUM_ENV_STEPS_SAMPLED, 0) / elapsed,
             PARAMS: self._params,
+            **learner_diagnostics(result),
         }
+
+
+def learner_diagnostics(result: dict) -> dict[str, float]:
+    """`DIAGNOSTICS` of one training result (the default module's, NaN where missing)."""
+    learner = (result.get(LEARNER_RESULTS) or {}).get(DEFAULT_MODULE_ID) or {}
+    values = {}
+    for name, key in DIAGNOSTICS.items():
+        value = learner.get(key)
+        try:
+            values[name] = float(value)
+        except (TypeError, ValueError):
+            values[name] = float("nan")
+    return values
+
+
+LEGACY_DECAY_OVER = "budget"
+"""What a trial config without ``decay_over`` (grids started before it existed) decayed over."""
+
+
+def trial_num_envs(spec: dict[str, Any]) -> int:
+    """Environments per update of a trial (all env runners together)."""
+    ppo = spec.get("ppo", "paper")
+    if ppo == "rllib":
+        return paper_ppo_for(spec["env"]).num_envs
+    return ppo_settings(spec["env"], ppo, spec.get("ppo_config")).num_envs
 
 
 def trial_ppo_config(spec: dict[str, Any]):
     """The full `PPOConfig` of one grid trial, from its small Tune config."""
     runners = int(spec.get("num_env_runners", 0))
-    num_envs = paper_ppo_for(spec["env"]).num_envs
+    num_envs = trial_num_envs(spec)
     config = ppo_config(
         spec["model"],
         spec["env"],
@@ -153,6 +197,8 @@ def trial_ppo_config(spec: dict[str, Any]):
         num_env_runners=runners,
         num_envs=num_envs // max(1, runners),
         model_config=spec.get("model_config") or None,
+        ppo_overrides=spec.get("ppo_config") or None,
+        decay_over=spec.get("decay_over", LEGACY_DECAY_OVER),
     )
     existing = config.callbacks_class
     existing = list(existing) if isinstance(existing, (list, tuple)) else [existing]
@@ -334,6 +380,8 @@ def run_grid(
     cpus_per_trial: int,
     first_seed: int = 0,
     model_config: dict[str, Any] | None = None,
+    ppo_overrides: dict[str, Any] | None = None,
+    decay_over: int | str = "paper",
     verbose: int = 1,
 ):
     """Run (or resume) the grid; returns Tune's `ResultGrid`. Inputs are checked by the caller."""
@@ -355,10 +403,13 @@ def run_grid(
         "env": env,
         "timesteps": timesteps,
         "ppo": ppo,
+        "decay_over": decay_over,
         "num_env_runners": cpus_per_trial - 1,
     }
     if model_config:
         param_space["model_config"] = model_config
+    if ppo_overrides:
+        param_space["ppo_config"] = ppo_overrides
     tuner = tune.Tuner(
         Figure5Trial,
         param_space=param_space,

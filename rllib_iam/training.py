@@ -15,6 +15,12 @@ Two variants, picked by name:
 
 `total_timesteps` counts environment transitions (RLlib's `num_env_steps_sampled_lifetime`);
 the reference's "steps" are these divided by the number of environments (8).
+
+Schedules run on the paper's clock by default (`decay_over="paper"`): the lr and ε decays end at
+`PaperPPO.decay_transitions` (Warehouse: 4e6 reference steps x 8 envs = 32e6 transitions)
+whatever the trial's own budget, so a shorter trial is the first part of the paper's run.
+`decay_over="budget"` ends them at the trial's budget (what the `blog` grid of 2026-11 ran);
+an integer ends them at that many transitions.
 """
 
 from __future__ import annotations
@@ -31,9 +37,11 @@ import rllib_iam
 from rllib_iam.envs.atari import GAME_SCORE
 from rllib_iam.models import MODELS, env_config_for, module_spec
 from rllib_iam.ppo import (
+    ADAM_EPS,
     CLIP_PARAM_SCHEDULE,
     GAE_HORIZON,
     NORMALIZE_ADVANTAGES,
+    VF_CLIP,
     FragmentPhase,
     PaperPPOTorchLearner,
 )
@@ -41,6 +49,13 @@ from rllib_iam.sampling import LeanEnvRunner
 
 PPO_VARIANTS = ("paper", "rllib")
 """Names `ppo_config(ppo=...)` (and the experiments' `--ppo`) accept."""
+
+DECAY_CHOICES = ("paper", "budget")
+"""Named `decay_over` values; an integer number of transitions is the third form."""
+
+VF_CLIP_MODES = ("max", "clamp", "none")
+"""`PaperPPO.vf_clip`: PPO2's max of clipped and unclipped errors, the clipped error alone
+(SB3's ``clip_range_vf``), or no value clipping."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,18 @@ class PaperPPO:
     """value loss weight (value loss without the 0.5 factor, as in the reference)"""
     max_seq_len: int = 8
     """BPTT sequence length for recurrent models"""
+    decay_transitions: int = 32_000_000
+    """transitions over which the lr and ε decays run with ``decay_over="paper"`` (the
+    reference's `polynomial_decay(..., max_steps=4e6)` counts vector steps of 8 envs)"""
+    adam_eps: float = 1e-8
+    """Adam's ε: `tf.train.AdamOptimizer`'s default, which the reference used (torch's too;
+    SB3 and baselines' PPO2 use 1e-5)"""
+    vf_clip: str = "max"
+    """value loss form, one of `VF_CLIP_MODES` (the reference: ``max``)"""
+    normalize_advantages: bool = False
+    """standardise advantages per update (the reference did not)"""
+    grad_clip: float | None = None
+    """global gradient-norm clip, or None (the reference: none)"""
 
 
 PAPER_PPO = PaperPPO()
@@ -100,6 +127,58 @@ PAPER_PPO_BY_ENV[rllib_iam.TRAFFIC_ID] = TRAFFIC_PPO
 def paper_ppo_for(env: str) -> PaperPPO:
     """The reference's PPO settings for `env` (Warehouse's where the env has none)."""
     return PAPER_PPO_BY_ENV.get(env, PAPER_PPO)
+
+
+PPO_FIELDS: dict[str, type] = {
+    f.name: f.type for f in dataclasses.fields(PaperPPO)
+}
+
+
+def _check_field(name: str, value: Any) -> Any:
+    """`value` for `PaperPPO` field `name`, or ValueError saying what is wrong."""
+    if name not in PPO_FIELDS:
+        raise ValueError(f"unknown PPO setting {name!r}; valid: {', '.join(PPO_FIELDS)}")
+    kind = PPO_FIELDS[name]
+    optional = "None" in kind
+    if value is None and optional:
+        return None
+    if kind.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"PPO setting {name} must be an integer >= 1, got {value!r}")
+    elif kind.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"PPO setting {name} must be a number >= 0, got {value!r}")
+        value = float(value)
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"PPO setting {name} must be true or false, got {value!r}")
+    elif name == "vf_clip" and value not in VF_CLIP_MODES:
+        raise ValueError(f"PPO setting vf_clip must be one of {', '.join(VF_CLIP_MODES)}, "
+                         f"got {value!r}")
+    return value
+
+
+def ppo_settings(
+    env: str = rllib_iam.WAREHOUSE_ID, ppo: str = "paper", overrides: dict | None = None
+) -> PaperPPO:
+    """The settings variant `ppo` (``paper``) uses on `env`, with `overrides` (`PaperPPO`
+    field -> value, e.g. ``{"adam_eps": 1e-5}``) on top; ValueError on a bad one."""
+    if ppo != "paper":
+        raise ValueError(f"PPO settings exist for the paper variant, not {ppo!r}")
+    checked = {name: _check_field(name, value) for name, value in (overrides or {}).items()}
+    return dataclasses.replace(paper_ppo_for(env), **checked)
+
+
+def decay_end(decay_over: int | str, total_timesteps: int, settings: PaperPPO) -> int:
+    """The transition count at which the lr and ε decays end (module docstring)."""
+    if decay_over == "paper":
+        return settings.decay_transitions
+    if decay_over == "budget":
+        return total_timesteps
+    if isinstance(decay_over, bool) or not isinstance(decay_over, int) or decay_over < 1:
+        raise ValueError(f"decay_over must be {' or '.join(DECAY_CHOICES)} or an integer >= 1, "
+                         f"got {decay_over!r}")
+    return decay_over
 
 
 RUNNER_RESTART_DELAY_S = 5.0
@@ -147,6 +226,8 @@ def ppo_config(
     minibatch_size: int | None = None,
     num_env_runners: int = 0,
     model_config: dict[str, Any] | None = None,
+    ppo_overrides: dict[str, Any] | None = None,
+    decay_over: int | str = "paper",
 ) -> PPOConfig:
     """A new-API-stack `PPOConfig` training zoo model `model` on `env`.
 
@@ -163,6 +244,9 @@ def ppo_config(
         minibatch_size: transitions per SGD minibatch (default: `paper_ppo_for(env)`'s).
         num_env_runners: remote env runners (0 samples in the algorithm's own process).
         model_config: extra model keys (e.g. ``param_budget``), over the paper's BPTT length.
+        ppo_overrides: `PaperPPO` fields to change (``paper`` only), e.g.
+            ``{"adam_eps": 1e-5, "vf_clip": "clamp"}``.
+        decay_over: ``"paper"``, ``"budget"`` or a transition count (module docstring).
     """
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; valid: {', '.join(MODELS)}")
@@ -171,7 +255,12 @@ def ppo_config(
     envs = rllib_iam.env_ids()
     if env not in envs:
         raise ValueError(f"unknown env {env!r}; valid: {', '.join(envs)}")
-    p = paper_ppo_for(env)
+    if ppo == "rllib":
+        if ppo_overrides:
+            raise ValueError("ppo_overrides apply to the paper variant, not rllib")
+        p = paper_ppo_for(env)
+    else:
+        p = ppo_settings(env, ppo, ppo_overrides)
     num_envs = p.num_envs if num_envs is None else num_envs
     if rollout_fragment_length is None:
         rollout_fragment_length = p.rollout_fragment_length
@@ -186,6 +275,7 @@ def ppo_config(
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    decay = decay_end(decay_over, total_timesteps, p)
     train_batch_size = num_envs * rollout_fragment_length * max(1, num_env_runners)
     if minibatch_size > train_batch_size:
         raise ValueError(
@@ -193,7 +283,7 @@ def ppo_config(
             f"num_envs * rollout_fragment_length * max(1, num_env_runners) = {train_batch_size}"
         )
 
-    paper = ppo == "paper"
+    paper = ppo != "rllib"
     config = (
         PPOConfig()
         .environment(
@@ -234,19 +324,22 @@ def ppo_config(
             gamma=p.gamma,
             lambda_=p.lambda_,
             use_gae=True,
-            lr=[[0, p.lr], [total_timesteps, p.lr_final]],
+            lr=[[0, p.lr], [decay, p.lr_final]],
             clip_param=p.clip_param,
             entropy_coeff=p.entropy_coeff,
             vf_loss_coeff=p.vf_loss_coeff,
             use_kl_loss=False,
             kl_coeff=0.0,
-            grad_clip=None,
+            grad_clip=p.grad_clip,
+            grad_clip_by="global_norm",
         ).learners(
             learner_class=PaperPPOTorchLearner,
             learner_config_dict={
                 GAE_HORIZON: p.gae_horizon,
-                NORMALIZE_ADVANTAGES: False,
-                CLIP_PARAM_SCHEDULE: [[0, p.clip_param], [total_timesteps, p.clip_param_final]],
+                NORMALIZE_ADVANTAGES: p.normalize_advantages,
+                CLIP_PARAM_SCHEDULE: [[0, p.clip_param], [decay, p.clip_param_final]],
+                VF_CLIP: p.vf_clip,
+                ADAM_EPS: p.adam_eps,
             }
         )
     return config

@@ -7,17 +7,21 @@ reference's settings; `rllib_iam.training.ppo_config` wires them into a `PPOConf
 
 from rllib_iam.ppo.gae import GAE_PHASE_KEY, FragmentPhase, TruncatedGAE, truncated_gae
 from rllib_iam.ppo.learner import (
+    ADAM_EPS,
     CLIP_PARAM_SCHEDULE,
     GAE_HORIZON,
     NORMALIZE_ADVANTAGES,
+    VF_CLIP,
     PaperPPOTorchLearner,
 )
 
 __all__ = [
+    "ADAM_EPS",
     "CLIP_PARAM_SCHEDULE",
     "GAE_HORIZON",
     "GAE_PHASE_KEY",
     "NORMALIZE_ADVANTAGES",
+    "VF_CLIP",
     "FragmentPhase",
     "PaperPPOTorchLearner",
     "TruncatedGAE",

@@ -1,7 +1,7 @@
 """The reference's PPO loss on RLlib's torch PPO learner.
 
 RLlib's `PPOTorchLearner` differs from the reference (OpenAI-baselines PPO2 style, as the
-authors' TF1 code ran it) in three ways this learner changes:
+authors' TF1 code ran it) in four ways this learner changes:
 
 - the clip ε is a constant there; here it follows a schedule (`[[timestep, value], ...]`,
   linear in between, like RLlib's `lr` schedule), decayed from 0.1 to ~0 over the run;
@@ -16,6 +16,10 @@ authors' TF1 code ran it) in three ways this learner changes:
   3 x 4 = 12), the count RLlib itself uses when it shards an update over several learners. A
   single RLlib learner instead cycles until every row was seen `num_epochs` times, and its batch
   also holds one artificial row per episode chunk, so it would take 13.
+
+For ablations against other PPOs (docs/ppo.md) the value loss form (`VF_CLIP`: PPO2's max, the
+clipped error alone as SB3 has it, or none) and Adam's ε (`ADAM_EPS`) can be changed; their
+defaults are the reference's.
 
 Settings come from `config.learner_config_dict` (keys below) so that the config survives
 RLlib's and Tune's dict round trips; the other PPO settings are RLlib's own
@@ -56,6 +60,11 @@ NORMALIZE_ADVANTAGES = "normalize_advantages"
 """`learner_config_dict` key: standardise advantages per train batch (bool, default False)."""
 CLIP_PARAM_SCHEDULE = "clip_param_schedule"
 """`learner_config_dict` key: ε schedule `[[0, ε0], [t, ε], ...]`; None keeps `clip_param`."""
+VF_CLIP = "vf_clip"
+"""`learner_config_dict` key: value loss form, ``"max"`` (PPO2, the default), ``"clamp"`` (the
+clipped prediction's error alone, SB3's) or ``"none"`` (plain squared error)."""
+ADAM_EPS = "adam_eps"
+"""`learner_config_dict` key: Adam's ε (default torch's and TF's 1e-8)."""
 
 LEARNER_RESULTS_CURR_CLIP_PARAM_KEY = "curr_clip_param"
 LEARNER_RESULTS_CLIP_FRACTION_KEY = "clip_fraction"
@@ -114,6 +123,18 @@ class PaperPPOTorchLearner(PPOTorchLearner):
                     AddTimeDimToBatchAndZeroPad, ArrayZeroPad(as_learner_connector=True)
                 )
                 self._learner_connector.remove(AddTimeDimToBatchAndZeroPad)
+
+    def configure_optimizers_for_module(self, module_id: ModuleID, config: Any = None) -> None:
+        """RLlib's one Adam per module under its lr schedule, with Adam's ε from
+        `learner_config_dict` (RLlib's default builds `torch.optim.Adam(params)`: ε 1e-8)."""
+        params = self.get_parameters(self._module[module_id])
+        eps = float(self.config.learner_config_dict.get(ADAM_EPS, 1e-8))
+        self.register_optimizer(
+            module_id=module_id,
+            optimizer=torch.optim.Adam(params, eps=eps),
+            params=params,
+            lr_or_lr_schedule=config.lr,
+        )
 
     def apply_gradients(self, gradients_dict: dict[str, Any]) -> None:
         """RLlib's `apply_gradients` where it may find a non-finite gradient or has more to do
@@ -213,7 +234,15 @@ class PaperPPOTorchLearner(PPOTorchLearner):
         old_values = batch[Columns.VF_PREDS]
         clipped_values = old_values + torch.clamp(values - old_values, -clip, clip)
         vf_loss_unclipped = torch.pow(values - targets, 2.0)
-        vf_loss = torch.max(vf_loss_unclipped, torch.pow(clipped_values - targets, 2.0))
+        vf_clip = config.learner_config_dict.get(VF_CLIP, "max")
+        if vf_clip == "max":
+            vf_loss = torch.max(vf_loss_unclipped, torch.pow(clipped_values - targets, 2.0))
+        elif vf_clip == "clamp":
+            vf_loss = torch.pow(clipped_values - targets, 2.0)
+        elif vf_clip == "none":
+            vf_loss = vf_loss_unclipped
+        else:
+            raise ValueError(f"{VF_CLIP} must be max, clamp or none, got {vf_clip!r}")
 
         total_loss = masked_mean(
             -surrogate
