@@ -29,9 +29,13 @@ whole 128-step rollout (the reference cuts it every 8 steps); the value loss is 
 squared error alone (the reference's PPO2 takes the larger of clipped and unclipped); Adam's ε
 is SB3's 1e-5 unless ``--adam-eps 1e-8`` (the reference's); the lr and ε of update k are taken
 at k * 1024 transitions (after its rollout); minibatches are drawn from the 1024 transitions
-at random; ``kl`` is SB3's ``approx_kl`` (mean of ``(r - 1) - log r`` over the last epoch) and
-``vf_explained_var`` is measured on the rollout's values before the update. SB3 runs whole
-rollouts, so a budget that is not a multiple of 1024 ends at the next multiple.
+at random. Its diagnostics are means over all minibatches of the update (``kl``: SB3's
+``approx_kl``, the mean of ``(r - 1) - log r`` over the last epoch; ``vf_explained_var``: on
+the rollout's values before the update; ``lr``, ``clip_param``: the values the update used),
+where the project's are the last minibatch's and the values after the update. SB3 runs whole
+rollouts, so a budget that is not a multiple of 1024 ends at the next multiple. The project's
+closest setting (experiments/figure5.py) is
+``--ppo-config '{"adam_eps": 1e-5, "vf_clip": "clamp", "gae_horizon": 128}'``.
 
 Stable-Baselines3 is an optional peer, never a dependency of the library:
 ``pip install stable-baselines3==2.9.2`` (the ``peers`` extra). Without it this script exits
@@ -65,8 +69,9 @@ from rllib_iam.training import PAPER_PPO
 MODEL = "sb3"
 """The tidy files' model and ppo names."""
 SB3_VERSION = "2.9.2"
-PAPER_DECAY = 32_000_000
-"""The paper's run: 4e6 reference steps of 8 envs, the horizon of its lr and ε decays."""
+PAPER_DECAY = PAPER_PPO.decay_transitions
+"""The paper's run, 4e6 reference steps of 8 envs = 32e6 transitions: its lr and ε decays'
+horizon."""
 NUM_ENVS = PAPER_PPO.num_envs
 N_STEPS = PAPER_PPO.rollout_fragment_length
 HIDDENS = (512, 256)
@@ -86,7 +91,8 @@ DIAGNOSTICS = {
     "clip_param": ("train/clip_range", 1.0),
 }
 """Tidy diagnostic column -> (SB3 logger key, sign): SB3 logs the entropy *loss*, -entropy."""
-COLUMNS = (*TIDY_COLUMNS, *DIAGNOSTICS)
+COLUMNS = (*TIDY_COLUMNS, *(c for c in DIAGNOSTICS if c not in TIDY_COLUMNS))
+"""The file's columns: the analysis's own, then any diagnostic it does not (yet) read."""
 
 
 def count(text: str) -> int:
