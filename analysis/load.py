@@ -244,6 +244,21 @@ def model_label(config: dict) -> str:
         f"{model}@{budget}"
 
 
+def ppo_label(config: dict) -> str:
+    """The trial's PPO: its variant, then each ``--ppo-config`` change and a ``--decay-over``
+    other than the paper's clock, e.g. ``paper+adam_eps=1e-05+decay=budget``. Trials from
+    before ``decay_over`` was recorded are plain ``paper`` (they decayed over their budget)."""
+    label = str(config.get("ppo", "paper"))
+    changes = config.get("ppo_config") or {}
+    if isinstance(changes, dict):
+        label += "".join(f"+{key}={json.dumps(changes[key]).strip(chr(34))}"
+                         for key in sorted(changes))
+    decay = config.get("decay_over", "paper")
+    if decay != "paper" and label != "rllib":  # the stock PPO's lr is constant
+        label += f"+decay={decay}"
+    return label
+
+
 def _config(fs, trial: str, label: str) -> dict | None:
     text = _read(fs, f"{trial}/params.json")
     try:
@@ -320,7 +335,7 @@ def load_trial(fs, trial: str, label: str) -> pd.DataFrame | None:
         _warn(label, "; ".join(problems))
     config_columns = {"trial": label, "model": model_label(config), "seed": int(config["seed"]),
                       "env": str(config.get("env", DEFAULT_ENV)),
-                      "ppo": str(config.get("ppo", "paper")), "budget": budget,
+                      "ppo": ppo_label(config), "budget": budget,
                       "complete": complete}
     for position, (column, value) in enumerate(config_columns.items()):
         frame.insert(position, column, value)

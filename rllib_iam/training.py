@@ -102,6 +102,10 @@ class PaperPPO:
     """standardise advantages per update (the reference did not)"""
     grad_clip: float | None = None
     """global gradient-norm clip, or None (the reference: none)"""
+    time_limit_as_terminal: bool = True
+    """the 100-step time limit reaches GAE as a terminal state (the reference's buffer: no
+    bootstrap, so the value must guess the time left from an observation without a clock);
+    False reports it as a truncation and bootstraps V of the last observation"""
 
 
 PAPER_PPO = PaperPPO()
@@ -288,7 +292,10 @@ def ppo_config(
         PPOConfig()
         .environment(
             env,
-            env_config={"time_limit_as_terminal": paper, **env_config_for(model, env)},
+            env_config={
+                "time_limit_as_terminal": paper and p.time_limit_as_terminal,
+                **env_config_for(model, env),
+            },
         )
         .env_runners(
             num_env_runners=num_env_runners,

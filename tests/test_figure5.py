@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import math
 import re
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 
 from analysis.figure5 import FIGURE5 as ANALYSIS_KEY
 from analysis.figure5 import load_runs
-from rllib_iam.grid import DEFAULT_MODELS, FIGURE5, PROFILES
+from rllib_iam.grid import DEFAULT_MODELS, DIAGNOSTICS, FIGURE5, PROFILES
 from rllib_iam.models import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,6 +62,13 @@ def test_smoke_gives_every_model_a_trial_with_results_and_checkpoint(smoke):
         assert record["transitions"] == PROFILES["smoke"].timesteps
         assert record["reference_steps"] == record["transitions"] / 8
         assert record["params"] > 100_000 and record["transitions_per_s"] > 0
+        # the learner's diagnostics (rllib_iam.grid.DIAGNOSTICS), all logged by the paper PPO
+        assert set(DIAGNOSTICS) <= set(record), model
+        assert all(math.isfinite(record[name]) for name in DIAGNOSTICS), (model, record)
+        assert 0 < record["entropy"] <= math.log(4) + 1e-6
+        assert record["clip_param"] < 0.1 and record["lr"] < 2.5e-4
+        params = json.loads((trial / "params.json").read_text())
+        assert params["decay_over"] == "paper" and "ppo_config" not in params
 
 
 def test_smoke_writes_figure_and_table(smoke):
@@ -71,6 +79,7 @@ def test_smoke_writes_figure_and_table(smoke):
     assert sorted(table["model"]) == sorted(DEFAULT_MODELS)
     frame = load_runs([str(smoke)])
     assert len(frame) == 2 * len(DEFAULT_MODELS)
+    assert frame[list(DIAGNOSTICS)].notna().all().all()  # the tidy frame keeps them
     assert ANALYSIS_KEY == FIGURE5
 
 
@@ -88,6 +97,9 @@ def test_resume_of_a_finished_experiment_reruns_nothing(smoke):
     (["--seeds", "2"], "--seeds asks for seeds 0, 1 (stored: 0)"),
     (["--param-budget", "214401"], "--param-budget asks for model_config"),
     (["--cpus-per-trial", "2"], "--cpus-per-trial asks for cpus_per_trial 2 (stored: 1)"),
+    (["--ppo-config", '{"adam_eps": 1e-5}'],
+     '--ppo-config asks for ppo_config {"adam_eps": 1e-05} (stored: {})'),
+    (["--decay-over", "budget"], "--decay-over asks for decay_over budget (stored: paper)"),
 ])
 def test_resume_refuses_flags_that_contradict_the_stored_grid(smoke, args, message, capsys):
     state = sorted((p, p.stat().st_mtime_ns) for p in smoke.rglob("*"))
@@ -134,6 +146,14 @@ def test_existing_experiment_is_refused_and_left_alone(smoke):
          "--model-config for iam: d-set indices must be a non-empty list within [0, 73)"),
         (["--param-budget", "0"], "--param-budget must be a positive count or a model name"),
         (["--param-budget", "iam", "--model-config", '{"param_budget": 9}'], "conflict"),
+        (["--ppo-config", "{lr: 1}"], "--ppo-config is not JSON"),
+        (["--ppo-config", "[1]"], "--ppo-config must be a JSON object"),
+        (["--ppo-config", '{"adam_epsilon": 1}'], "unknown PPO setting 'adam_epsilon'"),
+        (["--ppo-config", '{"vf_clip": "min"}'], "vf_clip must be one of max, clamp, none"),
+        (["--ppo-config", '{"minibatch_size": 4096}'], "minibatch_size 4096 exceeds the update"),
+        (["--ppo", "rllib", "--ppo-config", '{"lr": 1e-3}'], "does not apply to --ppo rllib"),
+        (["--decay-over", "soon"], "--decay-over must be paper, budget or a positive"),
+        (["--decay-over", "0"], "--decay-over must be paper, budget or a positive"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_before_anything_is_written(args, message, tmp_path,

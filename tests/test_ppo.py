@@ -27,10 +27,12 @@ from ray.rllib.utils.postprocessing.zero_padding import BatchedNdArray, split_an
 from torch import nn
 
 from rllib_iam.ppo import (
+    ADAM_EPS,
     CLIP_PARAM_SCHEDULE,
     GAE_HORIZON,
     GAE_PHASE_KEY,
     NORMALIZE_ADVANTAGES,
+    VF_CLIP,
     PaperPPOTorchLearner,
     TruncatedGAE,
     truncated_gae,
@@ -65,7 +67,8 @@ class ObsIsValueModule(TorchRLModule, ValueFunctionAPI):
 
 
 def build_learner(
-    *, horizon: int | None, clip_schedule=None, lr=1e-3, normalize=False, gamma=0.5, lambda_=0.5
+    *, horizon: int | None, clip_schedule=None, lr=1e-3, normalize=False, gamma=0.5, lambda_=0.5,
+    extra=None,
 ):
     config = (
         PPOConfig()
@@ -87,6 +90,7 @@ def build_learner(
                 GAE_HORIZON: horizon,
                 NORMALIZE_ADVANTAGES: normalize,
                 CLIP_PARAM_SCHEDULE: clip_schedule,
+                **(extra or {}),
             }
         )
     )
@@ -413,6 +417,49 @@ def test_ppo2_loss_on_hand_computed_batch():
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("vf_clip", "value_loss"),
+    [
+        # clamp (SB3's clip_range_vf): the clipped prediction's error alone:
+        #   row 1: (0.6 - 2)^2 = 1.96; row 2: V within ε: (1 - 0)^2 = 1; row 3: (0.2 - 1)^2 = 0.64
+        ("clamp", (1.96 + 1 + 0.64) / 3),
+        # none: (V - R)^2 = 1, 1, 1
+        ("none", 1.0),
+        ("max", 1.32),
+    ],
+)
+def test_value_loss_forms_on_the_hand_computed_batch(vf_clip, value_loss):
+    """The batch of `test_ppo2_loss_on_hand_computed_batch` under each `VF_CLIP` form."""
+    learner = build_learner(
+        horizon=8, clip_schedule=[[0, 0.1], [1000, 1e-5]], extra={VF_CLIP: vf_clip}
+    )
+    batch = {
+        Columns.OBS: torch.tensor([[1.0, 0, 0], [1.0, 0, 0], [0.0, 0, 0]], dtype=torch.float32),
+        Columns.ACTIONS: torch.tensor([0, 1, 0]),
+        Columns.ACTION_LOGP: torch.log(torch.tensor([0.4, 0.625, 0.5])),
+        Postprocessing.ADVANTAGES: torch.tensor([2.0, -1.0, 1.0]),
+        Postprocessing.VALUE_TARGETS: torch.tensor([2.0, 0.0, 1.0]),
+        Columns.VF_PREDS: torch.tensor([0.5, 1.05, 0.3]),
+    }
+    module = learner.module[DEFAULT_MODULE_ID]
+    loss = learner.compute_loss_for_module(
+        module_id=DEFAULT_MODULE_ID,
+        config=learner.config.get_config_for_module(DEFAULT_MODULE_ID),
+        batch=batch,
+        fwd_out=module.forward_train(batch),
+    )
+    expected = -2.3 / 3 + value_loss - 0.01 * math.log(2.0)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("eps", [None, 1e-5])
+def test_adam_eps_reaches_the_optimizer(eps):
+    learner = build_learner(horizon=8, extra={} if eps is None else {ADAM_EPS: eps})
+    optimizer = learner.get_optimizer(DEFAULT_MODULE_ID)
+    assert isinstance(optimizer, torch.optim.Adam)
+    assert optimizer.param_groups[0]["eps"] == (1e-8 if eps is None else eps)
+
+
 def test_clip_and_lr_decay_linearly_with_env_steps():
     learner = build_learner(
         horizon=8, clip_schedule=[[0, 0.1], [1000, 1e-5]], lr=[[0, 2.5e-4], [1000, 1e-10]]
@@ -508,6 +555,30 @@ def test_ppo_config_paper_settings():
     assert config.env_config["time_limit_as_terminal"] is True
     assert config.gym_env_vectorize_mode == "vector_entry_point"
     assert config.seed == 3
+    # the paper's clock whatever the budget; "budget" ends the decays at the trial's budget
+    short = ppo_config("fnn", total_timesteps=4_000_000)
+    assert short.lr[-1][0] == 32_000_000
+    assert short.learner_config_dict[CLIP_PARAM_SCHEDULE][-1][0] == 32_000_000
+    own = ppo_config("fnn", total_timesteps=4_000_000, decay_over="budget")
+    assert own.lr[-1][0] == own.learner_config_dict[CLIP_PARAM_SCHEDULE][-1][0] == 4_000_000
+    assert ppo_config("fnn", total_timesteps=10, decay_over=5000).lr[-1][0] == 5000
+    assert config.learner_config_dict[VF_CLIP] == "max"
+    assert config.learner_config_dict[ADAM_EPS] == 1e-8
+    changed = ppo_config(
+        "fnn", total_timesteps=1000,
+        ppo_overrides={"vf_clip": "clamp", "adam_eps": 1e-5, "gae_horizon": 128,
+                       "normalize_advantages": True, "grad_clip": 0.5, "num_envs": 4},
+    )
+    assert changed.learner_config_dict[VF_CLIP] == "clamp"
+    assert changed.learner_config_dict[ADAM_EPS] == 1e-5
+    assert changed.learner_config_dict[GAE_HORIZON] == 128
+    assert changed.learner_config_dict[NORMALIZE_ADVANTAGES] is True
+    assert (changed.grad_clip, changed.grad_clip_by) == (0.5, "global_norm")
+    assert changed.num_envs_per_env_runner == 4 and changed.train_batch_size_per_learner == 512
+    assert changed.env_config["time_limit_as_terminal"] is True
+    bootstrapped = ppo_config("fnn", total_timesteps=1000,
+                              ppo_overrides={"time_limit_as_terminal": False})
+    assert bootstrapped.env_config["time_limit_as_terminal"] is False
     stock = ppo_config("fnn", total_timesteps=1000, ppo="rllib")
     assert stock.learner_class is not PaperPPOTorchLearner
     assert stock.lr == PPOConfig().lr and stock.num_epochs == PPOConfig().num_epochs
@@ -522,6 +593,14 @@ def test_ppo_config_paper_settings():
         (dict(env="CartPole-v1"), "unknown env 'CartPole-v1'; valid: .*rllib_iam/Warehouse-v0"),
         (dict(total_timesteps=0), "total_timesteps must be an integer >= 1"),
         (dict(num_envs=2, rollout_fragment_length=8), r"minibatch_size \(256\) must be <="),
+        (dict(ppo_overrides={"adam": 1}), "unknown PPO setting 'adam'; valid: num_envs, "),
+        (dict(ppo_overrides={"vf_clip": "min"}), "vf_clip must be one of max, clamp, none"),
+        (dict(ppo_overrides={"num_epochs": 0}), "num_epochs must be an integer >= 1"),
+        (dict(ppo_overrides={"lr": "fast"}), "lr must be a number >= 0"),
+        (dict(ppo_overrides={"normalize_advantages": 1}), "must be true or false"),
+        (dict(ppo="rllib", ppo_overrides={"lr": 1e-3}), "apply to the paper variant"),
+        (dict(decay_over="never"), "decay_over must be paper or budget or an integer"),
+        (dict(decay_over=0), "decay_over must be paper or budget or an integer"),
     ],
 )
 def test_ppo_config_rejects_bad_input(kwargs, message):
@@ -551,6 +630,7 @@ def test_one_training_iteration(ray_local, monkeypatch, ppo):
         "fnn",
         ppo=ppo,
         total_timesteps=2400,
+        decay_over="budget",
         num_envs=2,
         rollout_fragment_length=120,
         minibatch_size=80,
