@@ -1,0 +1,119 @@
+"""Search the paper PPO's settings with Ray Tune (random search + ASHA) for a PPO that learns.
+
+    python experiments/ppo_search.py --model fnn --samples 24 --timesteps 1e6 --out DIR
+    python experiments/ppo_search.py --name ppo-search --resume --out DIR   # after a stop
+
+Each sample is one trial of `rllib_iam.grid.Figure5Trial` with a ``ppo_config`` drawn from
+`rllib_iam.search.search_space`; ASHA stops the weak ones at rungs of ``--grace`` x
+``--reduction-factor``^k transitions. Results: ``<storage-path>/<name>/`` (Tune's folder, as the
+grid's); with ``--out``: ``space.json``, ``trials.csv`` (settings, transitions reached, last
+return per trial) and ``winner.json`` (the best trial that ran the whole budget, as
+``--ppo-config`` takes it).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import rllib_iam
+from rllib_iam.cli import OneLineParser
+from rllib_iam.grid import experiment_exists
+from rllib_iam.models import MODELS
+from rllib_iam.search import dumps, overrides_of, run_search, space_description, trials_table
+from rllib_iam.search import winner as best_trial
+
+
+def count(text: str) -> int:
+    """A positive whole number, also written ``1e6``."""
+    number = float(text) if "e" in text.lower() else int(text)
+    if number != int(number) or number < 1:
+        raise ValueError(text)
+    return int(number)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(prog="ppo_search", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="fnn", help="zoo model (default %(default)s)")
+    parser.add_argument("--env", default=rllib_iam.WAREHOUSE_ID, help="gymnasium id")
+    parser.add_argument("--samples", default="24", help="configurations tried (default 24)")
+    parser.add_argument("--timesteps", default="1e6",
+                        help="transitions for a trial ASHA never stops (default 1e6)")
+    parser.add_argument("--grace", default="1.25e5",
+                        help="transitions before ASHA's first comparison (default 1.25e5)")
+    parser.add_argument("--reduction-factor", default="3", help="ASHA's η (default 3)")
+    parser.add_argument("--seed", default="0", help="training seed of every trial (default 0)")
+    parser.add_argument("--search-seed", default="0",
+                        help="seed of the random search's draws (default 0)")
+    parser.add_argument("--storage-path", default="runs", help="local folder or URI")
+    parser.add_argument("--name", default="ppo-search", help="experiment name")
+    parser.add_argument("--resume", action="store_true", help="continue a stopped search")
+    parser.add_argument("--max-concurrent", default="2", help="trials at once (default 2)")
+    parser.add_argument("--out", help="folder for space.json, trials.csv and winner.json")
+    args = parser.parse_args(argv)
+
+    numbers = {}
+    for flag in ("samples", "timesteps", "grace", "reduction_factor", "max_concurrent"):
+        try:
+            numbers[flag] = count(getattr(args, flag))
+        except ValueError:
+            parser.error(f"--{flag.replace('_', '-')} must be a positive integer, "
+                         f"got {getattr(args, flag)!r}")
+    for flag in ("seed", "search_seed"):
+        try:
+            numbers[flag] = int(getattr(args, flag))
+        except ValueError:
+            numbers[flag] = -1
+        if numbers[flag] < 0:
+            parser.error(f"--{flag.replace('_', '-')} must be an integer >= 0, "
+                         f"got {getattr(args, flag)!r}")
+    if numbers["reduction_factor"] < 2:
+        parser.error("--reduction-factor must be 2 or more")
+    if numbers["grace"] > numbers["timesteps"]:
+        parser.error("--grace must not exceed --timesteps")
+    if args.model not in MODELS:
+        parser.error(f"unknown model {args.model!r}; valid: {', '.join(MODELS)}")
+    if args.env not in rllib_iam.env_ids():
+        parser.error(f"unknown env {args.env!r}; valid: {', '.join(rllib_iam.env_ids())}")
+    exists = experiment_exists(args.storage_path, args.name)
+    if exists and not args.resume:
+        parser.error(f"experiment {args.name!r} already exists in {args.storage_path!r}; pass "
+                     "--resume to continue it or --name to start another")
+    if args.resume and not exists:
+        parser.error(f"nothing to resume: no experiment {args.name!r} in {args.storage_path!r}")
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out is a file: {args.out}")
+
+    results = run_search(
+        model=args.model, env=args.env, samples=numbers["samples"],
+        timesteps=numbers["timesteps"], grace=numbers["grace"],
+        reduction_factor=numbers["reduction_factor"], seed=numbers["seed"],
+        search_seed=numbers["search_seed"], storage_path=args.storage_path, name=args.name,
+        resume=args.resume, max_concurrent=numbers["max_concurrent"],
+    )
+    rows = sorted(trials_table(results), key=lambda r: -(r["return"] or float("-inf")))
+    best = best_trial(rows, numbers["timesteps"])
+    for row in rows[:5]:
+        print(f"{row['trial']}: {row['return']:.2f} at {row['transitions']:,} transitions")
+    if best is None:
+        print("ppo_search: no trial ran its whole budget", file=sys.stderr)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "space.json").write_text(dumps(space_description()))
+        columns = sorted({k for r in rows for k in r}, key=lambda k: (k.startswith("ppo."), k))
+        with (out / "trials.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        if best is not None:
+            (out / "winner.json").write_text(dumps({
+                "trial": best["trial"], "return": best["return"],
+                "transitions": best["transitions"], "ppo_config": overrides_of(best)}))
+        print(f"wrote {out}/")
+    return 0 if best is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""A PPO for the Warehouse found by Ray Tune: random search over the paper PPO's settings with
+ASHA stopping the weak trials early.
+
+`run_search` is the library face of `experiments/ppo_search.py`. Every trial is an ordinary
+grid trial (`rllib_iam.grid.Figure5Trial`: model, seed, env, budget, ``ppo_config``), so a
+search trial trains exactly what ``figure5.py --ppo-config`` would, and the analysis reads the
+search folder like any grid. The space (`SEARCH_SPACE`) covers the update's size and frequency,
+minibatch size, epochs, learning rate, clip ε, entropy bonus, advantage normalisation, gradient
+clipping, GAE λ and horizon, how the time limit reaches GAE, Adam's ε and the value-loss form;
+the decays run on the paper's clock (`rllib_iam.training`), so the lr and ε are nearly constant
+over a search trial. ASHA (`ASHAScheduler`) compares trials at rungs of transitions by their
+mean episode return over RLlib's last 100 episodes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from rllib_iam.grid import FIGURE5, RETURN, TRANSITIONS, CsvLog, Figure5Trial, JsonLog, trial_name
+
+METRIC = f"{FIGURE5}/{RETURN}"
+"""What ASHA and the winner compare: the mean return of the last 100 episodes."""
+TIME_ATTR = f"{FIGURE5}/{TRANSITIONS}"
+"""ASHA's clock: environment transitions."""
+
+
+def search_space() -> dict[str, Any]:
+    """The `PaperPPO` settings searched, as Tune domains (a fresh dict each call)."""
+    from ray import tune
+
+    return {
+        # update size and frequency: 256 to 4,096 transitions per update
+        "num_envs": tune.choice([8, 16, 32]),
+        "rollout_fragment_length": tune.choice([32, 64, 128]),
+        "minibatch_size": tune.choice([32, 64, 128, 256]),
+        "num_epochs": tune.choice([3, 5, 10]),
+        "lr": tune.loguniform(1e-4, 1e-3),
+        "clip_param": tune.choice([0.1, 0.2, 0.3]),
+        "entropy_coeff": tune.choice([0.0, 0.003, 0.01, 0.03]),
+        "normalize_advantages": tune.choice([True, False]),
+        "grad_clip": tune.choice([None, 0.5, 5.0]),
+        "lambda_": tune.choice([0.9, 0.95, 0.98]),
+        # 8: the reference's truncated GAE; 128: GAE over the whole fragment
+        "gae_horizon": tune.choice([8, 128]),
+        "time_limit_as_terminal": tune.choice([True, False]),
+        "adam_eps": tune.choice([1e-8, 1e-5]),
+        "vf_clip": tune.choice(["max", "none"]),
+    }
+
+
+def space_description() -> dict[str, Any]:
+    """`search_space` as plain JSON-able data (for the results README and ``space.json``)."""
+    out = {}
+    for name, domain in search_space().items():
+        categories = getattr(domain, "categories", None)
+        if categories is not None:
+            out[name] = {"choice": list(categories)}
+        else:
+            out[name] = {"loguniform": [domain.lower, domain.upper]}
+    return out
+
+
+def run_search(
+    *,
+    model: str,
+    env: str,
+    samples: int,
+    timesteps: int,
+    grace: int,
+    reduction_factor: int,
+    seed: int,
+    search_seed: int,
+    storage_path: str,
+    name: str,
+    resume: bool,
+    max_concurrent: int | None,
+    checkpoint_every: int = 50,
+    verbose: int = 1,
+):
+    """Run (or resume) the search; returns Tune's `ResultGrid`. Inputs are checked by the
+    caller (`experiments/ppo_search.py`)."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    storage = storage_path if "://" in storage_path else os.path.abspath(storage_path)
+    if resume:
+        return tune.Tuner.restore(
+            f"{storage.rstrip('/')}/{name}", trainable=Figure5Trial,
+            resume_unfinished=True, resume_errored=True,
+        ).fit()
+    param_space = {
+        "model": model, "seed": seed, "env": env, "timesteps": timesteps, "ppo": "paper",
+        "decay_over": "paper", "num_env_runners": 0, "ppo_config": search_space(),
+    }
+    tuner = tune.Tuner(
+        Figure5Trial,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            num_samples=samples,
+            search_alg=BasicVariantGenerator(random_state=search_seed),
+            scheduler=ASHAScheduler(
+                time_attr=TIME_ATTR, metric=METRIC, mode="max", max_t=timesteps,
+                grace_period=grace, reduction_factor=reduction_factor,
+            ),
+            max_concurrent_trials=max_concurrent,
+            trial_name_creator=search_trial_name,
+            trial_dirname_creator=search_trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage,
+            checkpoint_config=tune.CheckpointConfig(
+                checkpoint_frequency=checkpoint_every, checkpoint_at_end=True, num_to_keep=1,
+            ),
+            stop={TIME_ATTR: timesteps},
+            failure_config=tune.FailureConfig(max_failures=3),
+            callbacks=[JsonLog(), CsvLog()],
+            verbose=verbose,
+        ),
+    )
+    return tuner.fit()
+
+
+def search_trial_name(trial: Any) -> str:
+    """``<model>_seed<k>_<trial id>``: the grid's name plus Tune's id (one per sample)."""
+    return f"{trial_name(trial)}_{trial.trial_id}"
+
+
+def trials_table(results) -> list[dict[str, Any]]:
+    """One row per search trial: its settings, how far ASHA let it run and its return there
+    (the mean over the last 10% of the transitions it ran, as the analysis's final return)."""
+    rows = []
+    for result in results:
+        config = _params(result)
+        reached, final = None, None
+        history = result.metrics_dataframe
+        if history is not None and TIME_ATTR in history and METRIC in history:
+            history = history.dropna(subset=[TIME_ATTR, METRIC])
+            if len(history):
+                reached = int(history[TIME_ATTR].max())
+                final = float(history.loc[history[TIME_ATTR] > 0.9 * reached, METRIC].mean())
+        rows.append({
+            "trial": os.path.basename(result.path.rstrip("/")),
+            "transitions": reached,
+            "return": final,
+            "error": bool(result.error),
+            **{f"ppo.{k}": v for k, v in (config.get("ppo_config") or {}).items()},
+        })
+    return rows
+
+
+def _params(result) -> dict[str, Any]:
+    """The trial's own config (``params.json``: model, seed, ``ppo_config``, ...); Tune's
+    `Result.config` is RLlib's whole algorithm config."""
+    try:
+        with result.filesystem.open_input_stream(f"{result.path}/params.json") as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return {}
+
+
+def winner(rows: list[dict[str, Any]], timesteps: int) -> dict[str, Any] | None:
+    """The best trial that ran its whole budget (highest last return), or None."""
+    full = [r for r in rows if not r["error"] and (r["transitions"] or 0) >= timesteps
+            and r["return"] is not None]
+    return max(full, key=lambda r: r["return"]) if full else None
+
+
+def overrides_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A trials-table row's PPO settings, as ``--ppo-config`` takes them."""
+    return {k.removeprefix("ppo."): v for k, v in row.items() if k.startswith("ppo.")}
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=1, sort_keys=True, default=str) + "\n"
