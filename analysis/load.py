@@ -128,12 +128,24 @@ def find_trials(fs, root: str, depth: int = 2) -> list[str]:
     return trials
 
 
-def tidy_files(fs, folder: str) -> list[str]:
-    """Exported tidy files directly inside ``folder`` (not below it)."""
+TIDY_NAME = re.compile(r"_seed\d+\.csv(\.gz)?$")
+"""An exported trial's file name ends so (`analysis.export.file_name`); other CSVs beside them
+(``table.csv``, ``improvement.csv``) are analysis outputs, not trials."""
+
+
+def tidy_files(fs, folder: str, depth: int = 1) -> list[str]:
+    """Exported tidy files inside ``folder`` or at most ``depth`` folders below it (a results
+    folder holds its trials in ``trials/``)."""
     import pyarrow.fs
 
-    return sorted(e.path for e in _listing(fs, folder)
-                  if e.type == pyarrow.fs.FileType.File and e.base_name.endswith(TIDY_SUFFIXES))
+    entries = _listing(fs, folder)
+    found = [e.path for e in entries
+             if e.type == pyarrow.fs.FileType.File and TIDY_NAME.search(e.base_name)]
+    if depth > 0:
+        for e in entries:
+            if e.type == pyarrow.fs.FileType.Directory and not e.base_name.startswith("."):
+                found += tidy_files(fs, e.path, depth - 1)
+    return sorted(found)
 
 
 def load_tidy(fs, path: str, label: str) -> pd.DataFrame | None:

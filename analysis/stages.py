@@ -56,7 +56,7 @@ def stage_table(frame: pd.DataFrame, marks=MARKS, window: float = WINDOW) -> pd.
     out = pd.DataFrame(index=wide.index)
     for mark in marks:
         for name in ("seeds", "mean", "std"):
-            out[f"{name}@{mark:g}"] = wide.get((name, mark), np.nan)
+            out[f"{name}@{int(mark)}"] = wide.get((name, mark), np.nan)
     last = []
     for (env, model, _seed), g in frame.groupby(["env", "model", "seed"]):
         end = g["transitions"].max()
@@ -74,13 +74,13 @@ def markdown(t: pd.DataFrame, marks=MARKS, window: float = WINDOW) -> str:
     for _, row in t.iterrows():
         cells = [f"`{row['model']}`"]
         for m in marks:
-            n = row.get(f"seeds@{m:g}")
+            n = row.get(f"seeds@{int(m)}")
             if not n or np.isnan(n):
                 cells.append("—")
                 continue
-            std = row[f"std@{m:g}"]
+            std = row[f"std@{int(m)}"]
             spread = f" ± {std:.2f}" if np.isfinite(std) else ""
-            cells.append(f"{row[f'mean@{m:g}']:.2f}{spread} ({int(n)})")
+            cells.append(f"{row[f'mean@{int(m)}']:.2f}{spread} ({int(n)})")
         cells += [f"{row[c]:.3f}" if np.isfinite(row[c]) else "—" for c in SHOWN]
         lines.append("| " + " | ".join(cells) + " |")
     note = (f"\nReturn at X: mean ± std over seeds (their number in brackets) of each seed's "

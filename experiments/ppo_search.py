@@ -92,10 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         search_seed=numbers["search_seed"], storage_path=args.storage_path, name=args.name,
         resume=args.resume, max_concurrent=numbers["max_concurrent"],
     )
-    rows = sorted(trials_table(results), key=lambda r: -(r["return"] or float("-inf")))
+    rows = sorted(trials_table(results),
+                  key=lambda r: float("inf") if r["return"] is None else -r["return"])
     best = best_trial(rows, numbers["timesteps"])
     for row in rows[:5]:
-        print(f"{row['trial']}: {row['return']:.2f} at {row['transitions']:,} transitions")
+        value = "no finished episode" if row["return"] is None else f"{row['return']:.2f}"
+        print(f"{row['trial']}: {value} at {row['transitions'] or 0:,} transitions")
     if best is None:
         print("ppo_search: no trial ran its whole budget", file=sys.stderr)
     if args.out:

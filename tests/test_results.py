@@ -27,3 +27,17 @@ def test_committed_results_load_and_regenerate_their_table(folder):
     committed = pd.read_csv(folder / "table.csv")
     regenerated = pd.read_csv(io.StringIO(table(frame, REPS).to_csv(index=False)))  # as written
     pd.testing.assert_frame_equal(regenerated, committed, rtol=1e-9)
+
+
+@pytest.mark.parametrize("folder", RESULTS, ids=[p.name for p in RESULTS])
+def test_the_results_folder_reads_as_its_trials(folder):
+    """``analysis.figure5 results/<name>`` as a user types it: the trials in ``trials/``, not
+    the table and improvement CSVs beside them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AnalysisWarning)
+        whole = load_runs(str(folder))
+    pd.testing.assert_frame_equal(whole, load_runs(str(folder / "trials")))
+
+
+def test_there_are_committed_results():
+    assert RESULTS, "no results/<name>/trials folders: the tests above ran no case"
