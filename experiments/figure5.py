@@ -82,7 +82,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="env transitions per trial (overrides the profile)")
     parser.add_argument("--env", help=f"gymnasium id (default {rllib_iam.WAREHOUSE_ID})")
     parser.add_argument("--model-config", metavar="JSON",
-                        help='model options for every model, e.g. \'{"d_set": "items"}\'')
+                        help="model options for every model listed, e.g. --models iam "
+                             '--model-config \'{"d_set": "items"}\'')
     parser.add_argument("--param-budget", metavar="N|MODEL",
                         help="scale each model's widths to N parameters, or to MODEL's count "
                              "(e.g. iam: the parameter-matched comparison)")

@@ -163,7 +163,7 @@ class Memory(Trunk):
         """One step through torch's fused cell, with the same weights and the same numbers.
 
         The env runner asks for one step at a time; at B=8 `nn.LSTM`'s sequence path costs
-        about three times the fused cell (see notes/models.md).
+        about three times the fused cell (see docs/models.md).
         """
         rnn = self.rnn
         weights = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0
