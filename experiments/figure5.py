@@ -158,7 +158,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         except argparse.ArgumentTypeError:
             fail(f"--decay-over must be {', '.join(DECAY_CHOICES)} or a positive transition "
                  f"count, got {args.decay_over!r}")
-    settings = ppo_settings(args.env, "paper", args.ppo_config if args.ppo != "rllib" else None)
+    # the rllib variant keeps the paper's layout (envs, fragment, minibatch)
+    settings = ppo_settings(args.env, "paper" if args.ppo == "rllib" else args.ppo,
+                            args.ppo_config)
     runners = args.cpus_per_trial - 1
     num_envs = settings.num_envs
     if runners and num_envs % runners:
@@ -221,7 +223,7 @@ def ppo_overrides(args: argparse.Namespace, fail) -> dict:
     if not isinstance(overrides, dict):
         fail(f"--ppo-config must be a JSON object, got {args.ppo_config}")
     try:
-        ppo_settings(args.env, "paper", overrides)
+        ppo_settings(args.env, args.ppo, overrides)
     except ValueError as err:
         fail(f"--ppo-config: {err}")
     return overrides
