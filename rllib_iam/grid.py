@@ -9,6 +9,7 @@ progress table, the trial names and the results all speak of models and seeds.
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import sys
@@ -39,6 +40,9 @@ FIGURE5 = "figure5"
 TRANSITIONS = "transitions"
 REFERENCE_STEPS = "reference_steps"
 RETURN = "episode_return_mean"
+RETURN_LATEST = "episode_return_latest"
+"""The latest finite `RETURN`: an iteration in which no episode ended (fragments shorter than
+an episode) has a NaN return; this key keeps the one before, for ASHA to compare."""
 WALL_TIME = "wall_time_s"
 TRANSITIONS_PER_S = "transitions_per_s"
 PARAMS = "params"
@@ -143,15 +147,20 @@ class Figure5Metrics(RLlibCallback):
         # Atari trains on lives with clipped rewards: its return is the game score.
         atari = algorithm.config.env in rllib_iam.ATARI_IDS
         self._return_key = GAME_SCORE if atari else EPISODE_RETURN_MEAN
+        self._latest = float("nan")
 
     def on_train_result(self, *, algorithm, result: dict, **kwargs: Any) -> None:
         runners = result.get(ENV_RUNNER_RESULTS, {})
         transitions = int(runners.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0))
         elapsed = result.get(TIME_THIS_ITER_S) or float("nan")
+        episode_return = float(runners.get(self._return_key, float("nan")))
+        if math.isfinite(episode_return):
+            self._latest = episode_return
         result[FIGURE5] = {
             TRANSITIONS: transitions,
             REFERENCE_STEPS: transitions / self._num_envs,
-            RETURN: float(runners.get(self._return_key, float("nan"))),
+            RETURN: episode_return,
+            RETURN_LATEST: self._latest,
             WALL_TIME: float(result.get(TIME_TOTAL_S) or float("nan")),
             TRANSITIONS_PER_S: runners.get(NUM_ENV_STEPS_SAMPLED, 0) / elapsed,
             PARAMS: self._params,

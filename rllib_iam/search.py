@@ -9,19 +9,33 @@ minibatch size, epochs, learning rate, clip ε, entropy bonus, advantage normali
 clipping, GAE λ and horizon, how the time limit reaches GAE, Adam's ε and the value-loss form;
 the decays run on the paper's clock (`rllib_iam.training`), so the lr and ε are nearly constant
 over a search trial. ASHA (`ASHAScheduler`) compares trials at rungs of transitions by their
-mean episode return over RLlib's last 100 episodes.
+latest mean episode return (`METRIC`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
-from rllib_iam.grid import FIGURE5, RETURN, TRANSITIONS, CsvLog, Figure5Trial, JsonLog, trial_name
+from rllib_iam.grid import (
+    FIGURE5,
+    RETURN,
+    RETURN_LATEST,
+    TRANSITIONS,
+    CsvLog,
+    Figure5Trial,
+    JsonLog,
+    trial_name,
+)
 
-METRIC = f"{FIGURE5}/{RETURN}"
-"""What ASHA and the winner compare: the mean return of the last 100 episodes."""
+METRIC = f"{FIGURE5}/{RETURN_LATEST}"
+"""What ASHA compares at its rungs: the latest iteration's mean episode return (the one before
+where no episode ended in an iteration, which the search's short fragments allow)."""
+RETURNS = f"{FIGURE5}/{RETURN}"
+"""What the trials table and the winner use: the mean of the iterations' returns over the last
+10% of the transitions a trial ran (as the analysis's final return)."""
 TIME_ATTR = f"{FIGURE5}/{TRANSITIONS}"
 """ASHA's clock: environment transitions."""
 
@@ -137,11 +151,10 @@ def trials_table(results) -> list[dict[str, Any]]:
         config = _params(result)
         reached, final = None, None
         history = result.metrics_dataframe
-        if history is not None and TIME_ATTR in history and METRIC in history:
-            history = history.dropna(subset=[TIME_ATTR, METRIC])
-            if len(history):
-                reached = int(history[TIME_ATTR].max())
-                final = float(history.loc[history[TIME_ATTR] > 0.9 * reached, METRIC].mean())
+        if history is not None and TIME_ATTR in history and RETURNS in history:
+            reached = int(history[TIME_ATTR].max())
+            window = history.loc[history[TIME_ATTR] > 0.9 * reached, RETURNS].dropna()
+            final = float(window.mean()) if len(window) else None
         rows.append({
             "trial": os.path.basename(result.path.rstrip("/")),
             "transitions": reached,
@@ -165,7 +178,7 @@ def _params(result) -> dict[str, Any]:
 def winner(rows: list[dict[str, Any]], timesteps: int) -> dict[str, Any] | None:
     """The best trial that ran its whole budget (highest last return), or None."""
     full = [r for r in rows if not r["error"] and (r["transitions"] or 0) >= timesteps
-            and r["return"] is not None]
+            and r["return"] is not None and math.isfinite(r["return"])]
     return max(full, key=lambda r: r["return"]) if full else None
 
 

@@ -63,8 +63,9 @@ def test_a_tiny_search_writes_its_trials_and_winner_and_resumes(tmp_path):
     winner = json.loads((out / "winner.json").read_text())
     ppo_settings(overrides=winner["ppo_config"])  # a valid --ppo-config
     assert set(winner["ppo_config"]) == set(space_description())
+    # (a trial whose last 10% holds no episode end has no return: "")
     assert winner["return"] == max(float(r["return"]) for r in rows
-                                   if int(r["transitions"]) >= 8192)
+                                   if r["return"] and int(r["transitions"]) >= 8192)
     again = search(*args)
     assert again.returncode == 2 and "already exists" in again.stderr
     resumed = search(*args, "--resume")
