@@ -202,12 +202,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
              "continue it or --name to start another")
     if args.resume and not exists:
         fail(f"nothing to resume: no experiment {args.name!r} in {storage!r}")
+    if args.resume and not resumable(storage, args.name):
+        fail(f"{args.name!r} in {storage!r} is not a Tune experiment (no tuner.pkl): nothing "
+             "to resume; start another with --name")
     if args.resume:
         conflict = resume_conflict(args, grid_flags, stored_trials(storage, args.name))
         if conflict:
             fail(f"--resume continues {args.name!r} as it was started, but {conflict}; drop the "
                  "flag, or start another experiment with --name")
     return args
+
+
+def resumable(storage: str, name: str) -> bool:
+    """Whether ``<storage>/<name>`` holds a Tune experiment that `Tuner.restore` can read."""
+    from ray import tune
+
+    path = storage if "://" in storage else os.path.abspath(storage)
+    return tune.Tuner.can_restore(f"{path.rstrip('/')}/{name}")
 
 
 def ppo_overrides(args: argparse.Namespace, fail) -> dict:

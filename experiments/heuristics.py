@@ -11,12 +11,12 @@ the evaluation's), and longest-queue-first; a few minutes of SUMO.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from pathlib import Path
 
 import rllib_iam
+from rllib_iam.cli import OneLineParser
 from rllib_iam.heuristics import (
     FIXED_CYCLE_SWEEP,
     POLICIES,
@@ -59,7 +59,7 @@ def traffic_rows(episodes: int, seed: int, sweep_episodes: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default=rllib_iam.WAREHOUSE_ID, help=f"one of {', '.join(ENVS)}")
     parser.add_argument("--episodes", type=int,
                         help="episodes per policy (>= 2; default 2000 Warehouse, 200 Traffic)")
@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--episodes must be >= 2, got {episodes}")
     if args.sweep_episodes < 2:
         parser.error(f"--sweep-episodes must be >= 2, got {args.sweep_episodes}")
+    if args.seed < 0:
+        parser.error(f"--seed must be 0 or more, got {args.seed}")
     out = args.out or (TRAFFIC_CSV if traffic else RESULTS_CSV)
 
     rows = (traffic_rows(episodes, args.seed, args.sweep_episodes) if traffic

@@ -172,6 +172,16 @@ def test_bad_input_is_one_line_exit_2_before_anything_is_written(args, message, 
     assert not (tmp_path / "s").exists() and not ray.is_initialized()
 
 
+def test_resume_of_a_folder_that_is_not_a_tune_experiment_is_refused(tmp_path, capsys):
+    (tmp_path / "s" / "mine").mkdir(parents=True)
+    (tmp_path / "s" / "mine" / "notes.txt").write_text("not Tune's")
+    with pytest.raises(SystemExit) as exit_:
+        script().main(["--storage-path", str(tmp_path / "s"), "--name", "mine", "--resume"])
+    assert exit_.value.code == 2
+    assert "is not a Tune experiment" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "s" / "mine").iterdir()) == ["notes.txt"]
+
+
 def test_bad_input_through_the_real_command(tmp_path):
     run = figure5("--storage-path", str(tmp_path / "s"), "--models", "iam,transformer",
                   check=False)

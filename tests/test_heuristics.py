@@ -26,6 +26,16 @@ def test_script_prints_and_writes_loadable_table(tmp_path):
         assert table["random", quirks] < 15 < 35 < table["greedy", quirks]
 
 
+def test_bad_seed_is_one_line_exit_2(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "experiments/heuristics.py", "--seed", "-1", "--out", str(tmp_path / "h")],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "--seed must be 0 or more" in run.stderr
+    assert not (tmp_path / "h").exists()
+
+
 def test_committed_reference_matches_a_rerun():
     committed = load_reference(RESULTS_CSV)
     mean, se = evaluate("greedy", episodes=2000, quirks=True, seed=0)
