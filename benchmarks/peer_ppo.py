@@ -1,9 +1,15 @@
 """A peer learning check: Warehouse trained by Stable-Baselines3's PPO with the paper's settings.
 
-Run (one process, the seeds one after another, one torch thread):
+One command trains both sides, the same seeds, budget and decay, and compares them:
 
-    .venv/bin/python benchmarks/peer_ppo.py --out results/peer --timesteps 1e6 --seeds 3
-    .venv/bin/python benchmarks/peer_ppo.py --out /tmp/peer --timesteps 20480 --seeds 1
+    python benchmarks/peer_ppo.py --out runs/peer --timesteps 1e6 --seeds 3
+    python benchmarks/peer_ppo.py --out runs/peer-sb3 --sides sb3   # SB3's side only
+
+The project's side is this project's ``fnn`` under ``--ppo paper`` through the commands a user
+types (``experiments/figure5.py`` into ``OUT/runs/project``, then ``analysis.export`` into
+OUT); at the end ``analysis.stages`` writes ``OUT/stages.md`` (returns at 0.5/1/2/4e6
+transitions, diagnostics) and ``OUT/curves.png``. SB3 runs in this process, the seeds one
+after another, one torch thread.
 
 Each seed k writes ``DIR/sb3_seed<k>.csv.gz``, a tidy learning curve in the format of
 `analysis.export` (columns `analysis.load.TIDY_COLUMNS`: model ``sb3``, ppo ``sb3``, one row per
@@ -47,6 +53,7 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import subprocess
 import sys
 import time
 from collections import deque
@@ -95,6 +102,9 @@ COLUMNS = (*TIDY_COLUMNS, *(c for c in DIAGNOSTICS if c not in TIDY_COLUMNS))
 """The file's columns: the analysis's own, then any diagnostic it does not (yet) read."""
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def count(text: str) -> int:
     """An integer >= 1, also written as ``1e6`` or ``1_000_000``."""
     try:
@@ -128,8 +138,16 @@ def parse(argv: list[str] | None) -> Any:
                              "(--timesteps) or a number of transitions")
     parser.add_argument("--adam-eps", type=float, default=1e-5,
                         help="Adam's ε (default 1e-5, SB3's; the paper's TF code used 1e-8)")
-    parser.add_argument("--out", required=True, help="folder for sb3_seed<k>.csv.gz")
+    parser.add_argument("--out", required=True,
+                        help="folder for the tidy curves, stages.md and curves.png")
+    parser.add_argument("--sides", default="sb3,project",
+                        help="sb3, project or both (default): project trains this project's "
+                             "fnn through experiments/figure5.py with the same seeds, budget "
+                             "and decay, into OUT/runs/project, and exports it beside SB3's")
     args = parser.parse_args(argv)
+    args.sides = [side.strip() for side in args.sides.split(",") if side.strip()]
+    if not args.sides or set(args.sides) - {"sb3", "project"}:
+        parser.error(f"--sides must list sb3 and/or project, got {','.join(args.sides)!r}")
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.first_seed < 0:
@@ -152,9 +170,11 @@ def parse(argv: list[str] | None) -> Any:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         parser.error(f"--out is a file: {out}")
-    args.paths = {seed: out / f"{MODEL}_seed{seed}.csv.gz"
-                  for seed in range(args.first_seed, args.first_seed + args.seeds)}
-    existing = [str(p) for p in args.paths.values() if p.exists()]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    args.paths = {seed: out / f"{MODEL}_seed{seed}.csv.gz" for seed in seeds}
+    project = [out / f"fnn_seed{seed}.csv.gz" for seed in seeds] + [out / "runs" / "project"]
+    existing = [str(p) for p in args.paths.values() if p.exists() and "sb3" in args.sides]
+    existing += [str(p) for p in project if p.exists() and "project" in args.sides]
     if existing:
         parser.error(f"{', '.join(existing)} exists; not overwritten (move it away first)")
     try:
@@ -306,16 +326,40 @@ def run(seed: int, args: Any) -> dict[str, Any]:
     return curve.rows[-1]
 
 
+def run_project(args: Any) -> None:
+    """This project's fnn under the paper PPO, through the commands a user types: the grid
+    (experiments/figure5.py) and the export of its finished trials (analysis.export)."""
+    out = Path(args.out)
+    decay = args.decay_over if args.decay_over in ("paper", "budget") else str(args.decay)
+    commands = [
+        ["experiments/figure5.py", "--models", "fnn", "--seeds", str(args.seeds),
+         "--first-seed", str(args.first_seed), "--timesteps", str(args.timesteps),
+         "--decay-over", decay, "--storage-path", str(out / "runs"), "--name", "project",
+         "--no-analysis"],
+        ["-m", "analysis.export", str(out / "runs" / "project"), "--out", str(out)],
+    ]
+    for command in commands:
+        subprocess.run([sys.executable, *command], cwd=ROOT, check=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     torch.set_num_threads(1)  # as the project's pipeline runs (OneTorchThread)
-    for seed in args.paths:
+    if "project" in args.sides:
+        run_project(args)
+    for seed in args.paths if "sb3" in args.sides else ():
         last = run(seed, args)
         print(f"sb3 seed {seed}: final return {last['episode_return_mean']:.2f} (last "
               f"{RETURN_WINDOW} episodes) at {last['transitions']:,} transitions, wall "
               f"{last['wall_time_s']:.1f} s, "
               f"{last['transitions'] / last['wall_time_s']:,.0f} transitions/s "
               f"-> {args.paths[seed]}", flush=True)
+    from analysis.stages import write
+
+    marks = sorted({m for m in (500_000, 1_000_000, 2_000_000, 4_000_000) if m <= args.timesteps}
+                   | {args.timesteps})
+    for path in write([args.out], args.out, marks=marks, window=min(50_000, args.timesteps)):
+        print(f"wrote {path}")
     return 0
 
 

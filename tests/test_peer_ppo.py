@@ -40,7 +40,7 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, args, says):
 def test_an_existing_file_is_never_overwritten(tmp_path):
     existing = tmp_path / "sb3_seed1.csv.gz"
     existing.write_bytes(b"keep me")
-    run = peer("--out", str(tmp_path), "--seeds", "2", "--timesteps", "1024")
+    run = peer("--out", str(tmp_path), "--seeds", "2", "--timesteps", "1024", "--sides", "sb3")
     assert_refused(run, "sb3_seed1.csv.gz exists; not overwritten")
     assert existing.read_bytes() == b"keep me"
     assert not (tmp_path / "sb3_seed0.csv.gz").exists()  # refused before any training
@@ -62,10 +62,12 @@ def test_without_sb3_the_script_says_so_in_one_line(tmp_path, monkeypatch, capsy
 
 def test_a_tiny_run_writes_a_tidy_curve_the_analysis_reads(tmp_path):
     out = tmp_path / "peer"
-    run = peer("--out", str(out), "--seeds", "1", "--first-seed", "4", "--timesteps", "2048")
+    run = peer("--out", str(out), "--seeds", "1", "--first-seed", "4", "--timesteps", "2048",
+               "--sides", "sb3")
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.startswith("sb3 seed 4: final return ") and "transitions/s" in run.stdout
-    assert [p.name for p in out.iterdir()] == ["sb3_seed4.csv.gz"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "curves.png", "sb3_seed4.csv.gz", "stages.csv", "stages.md"]
     frame = load_runs([str(out)])
     assert list(frame.columns) == list(TIDY_COLUMNS)
     assert frame["iteration"].tolist() == [1, 2]
@@ -91,3 +93,19 @@ def test_a_tiny_run_writes_a_tidy_curve_the_analysis_reads(tmp_path):
     assert raw["lr"].tolist() == pytest.approx([2.5e-4 * (1 - k * 1024 / 32e6) for k in (1, 2)])
     assert raw["clip_param"].tolist() == pytest.approx(
         [0.1 + (1e-5 - 0.1) * k * 1024 / 32e6 for k in (1, 2)])
+
+
+def test_one_command_runs_both_sides_and_compares_them(tmp_path):
+    """The default: SB3 and this project's fnn (through experiments/figure5.py and
+    analysis.export), the same seed and budget, one table."""
+    out = tmp_path / "peer"
+    run = peer("--out", str(out), "--seeds", "1", "--timesteps", "2048")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert {"sb3_seed0.csv.gz", "fnn_seed0.csv.gz", "stages.md"} <= {p.name for p in out.iterdir()}
+    frame = load_runs([str(out)])
+    assert sorted(frame["model"].unique()) == ["fnn", "sb3 (sb3)"]
+    assert frame.groupby("model")["transitions"].max().tolist() == [2048, 2048]
+    table = (out / "stages.md").read_text()
+    assert "| `fnn` |" in table and "| `sb3 (sb3)` |" in table
+    again = peer("--out", str(out), "--seeds", "1", "--timesteps", "2048")
+    assert_refused(again, "exists; not overwritten")
