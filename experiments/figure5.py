@@ -131,12 +131,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     envs = rllib_iam.env_ids()
     if args.env not in envs:
         fail(f"unknown env {args.env!r}; valid: {', '.join(envs)}")
-    try:
-        model_config = json.loads(args.model_config)
-    except json.JSONDecodeError as err:
-        fail(f"--model-config is not JSON ({err.msg}): {args.model_config}")
-    if not isinstance(model_config, dict):
-        fail(f"--model-config must be a JSON object, got {args.model_config}")
+    model_config = json_object(args.model_config, "--model-config", fail)
     if "env_id" in model_config:
         fail("--model-config cannot set env_id; use --env")
     if args.param_budget is not None:
@@ -221,18 +216,24 @@ def resumable(storage: str, name: str) -> bool:
     return tune.Tuner.can_restore(f"{path.rstrip('/')}/{name}")
 
 
+def json_object(text: str, flag: str, fail) -> dict:
+    """A flag's JSON object, or a one-line error naming the flag."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        fail(f"{flag} is not JSON ({err.msg}): {text}")
+    if not isinstance(value, dict):
+        fail(f"{flag} must be a JSON object, got {text}")
+    return value
+
+
 def ppo_overrides(args: argparse.Namespace, fail) -> dict:
     """``--ppo-config`` as checked `PaperPPO` overrides (empty when not given)."""
     if args.ppo_config is None:
         return {}
     if args.ppo == "rllib":
         fail("--ppo-config changes the paper PPO's settings; it does not apply to --ppo rllib")
-    try:
-        overrides = json.loads(args.ppo_config)
-    except json.JSONDecodeError as err:
-        fail(f"--ppo-config is not JSON ({err.msg}): {args.ppo_config}")
-    if not isinstance(overrides, dict):
-        fail(f"--ppo-config must be a JSON object, got {args.ppo_config}")
+    overrides = json_object(args.ppo_config, "--ppo-config", fail)
     try:
         ppo_settings(args.env, args.ppo, overrides)
     except ValueError as err:

@@ -378,6 +378,17 @@ def test_truncated_gae_rejects_bad_horizon():
 
 
 # ---------------------------------------------------------------------------- the loss example
+def module_loss(learner, batch):
+    """The learner's loss on ``batch`` (one forward pass of its module)."""
+    module = learner.module[DEFAULT_MODULE_ID]
+    return learner.compute_loss_for_module(
+        module_id=DEFAULT_MODULE_ID,
+        config=learner.config.get_config_for_module(DEFAULT_MODULE_ID),
+        batch=batch,
+        fwd_out=module.forward_train(batch),
+    )
+
+
 def test_ppo2_loss_on_hand_computed_batch():
     """Three transitions (plus one masked row); current policy 50/50, so logp = ln 0.5.
 
@@ -406,13 +417,7 @@ def test_ppo2_loss_on_hand_computed_batch():
         Columns.VF_PREDS: torch.tensor([0.5, 1.05, 0.3, 7.0]),
         Columns.LOSS_MASK: torch.tensor([True, True, True, False]),
     }
-    module = learner.module[DEFAULT_MODULE_ID]
-    loss = learner.compute_loss_for_module(
-        module_id=DEFAULT_MODULE_ID,
-        config=learner.config.get_config_for_module(DEFAULT_MODULE_ID),
-        batch=batch,
-        fwd_out=module.forward_train(batch),
-    )
+    loss = module_loss(learner, batch)
     expected = -2.3 / 3 + 1.32 - 0.01 * math.log(2.0)
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
@@ -441,13 +446,7 @@ def test_value_loss_forms_on_the_hand_computed_batch(vf_clip, value_loss):
         Postprocessing.VALUE_TARGETS: torch.tensor([2.0, 0.0, 1.0]),
         Columns.VF_PREDS: torch.tensor([0.5, 1.05, 0.3]),
     }
-    module = learner.module[DEFAULT_MODULE_ID]
-    loss = learner.compute_loss_for_module(
-        module_id=DEFAULT_MODULE_ID,
-        config=learner.config.get_config_for_module(DEFAULT_MODULE_ID),
-        batch=batch,
-        fwd_out=module.forward_train(batch),
-    )
+    loss = module_loss(learner, batch)
     expected = -2.3 / 3 + value_loss - 0.01 * math.log(2.0)
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
