@@ -131,15 +131,24 @@ def killed_mid_grid(tmp_path: Path) -> tuple[Path, Path, Path]:
     """A 2-trial grid (one at a time) whose driver got SIGKILL while the second trial ran."""
     exp = tmp_path / "grid"
     first, second = exp / "fnn_seed0", exp / "fnn_seed1"
+    # Tune saves its experiment state (which checkpoints each trial has) at most every 10 s by
+    # default; a trial of 4 short iterations can write two checkpoints between two saves, and a
+    # driver killed then leaves a state that knows none of them (the resume then restarts the
+    # trial without restoring anything). Saving at every step, and killing only once a save
+    # followed the second checkpoint, makes the kill land where the test means it to.
     driver = subprocess.Popen(
         [*SCRIPT, *BUDGET, "--models", "fnn", "--seeds", "2", "--max-concurrent", "1",
          "--storage-path", str(tmp_path), "--name", "grid"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "0"})
     try:
         def mid_grid() -> bool:
             done = (first / "result.json").exists() and len(iterations(first)) == 4
-            return (done and (second / "result.json").exists()
-                    and len(list(second.glob("checkpoint_*"))) >= 2)
+            checkpoints = sorted(second.glob("checkpoint_*"))
+            states = sorted(exp.glob("experiment_state-*.json"))
+            return (done and (second / "result.json").exists() and len(checkpoints) >= 2
+                    and bool(states)
+                    and states[-1].stat().st_mtime_ns > checkpoints[1].stat().st_mtime_ns)
 
         wait_for(mid_grid, every=0.1)  # an iteration takes well under a second here
         os.kill(driver.pid, signal.SIGKILL)
