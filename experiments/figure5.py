@@ -35,7 +35,7 @@ from rllib_iam.grid import (
     stored_trials,
 )
 from rllib_iam.models import MODELS, count_params, module_spec
-from rllib_iam.training import DECAY_CHOICES, PPO_VARIANTS, decay_end, ppo_settings
+from rllib_iam.training import DECAY_CHOICES, PPO_VARIANTS, ppo_settings
 
 SUPPORTED_SCHEMES = ("s3", "gs", "file")
 
@@ -170,7 +170,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if settings.minibatch_size > update:
         fail(f"--ppo-config: minibatch_size {settings.minibatch_size} exceeds the update of "
              f"num_envs x rollout_fragment_length = {update} transitions")
-    decay_end(args.decay_over, args.timesteps, settings)
     args.checkpoint_every = profile.checkpoint_every
     args.name = args.name or f"figure5-{args.profile}"
     if "/" in args.name or args.name.startswith("."):

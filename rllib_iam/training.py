@@ -133,7 +133,7 @@ def paper_ppo_for(env: str) -> PaperPPO:
     return PAPER_PPO_BY_ENV.get(env, PAPER_PPO)
 
 
-PPO_FIELDS: dict[str, type] = {
+PPO_FIELDS: dict[str, str] = {
     f.name: f.type for f in dataclasses.fields(PaperPPO)
 }
 
@@ -165,19 +165,12 @@ def _check_field(name: str, value: Any) -> Any:
 def ppo_settings(
     env: str = rllib_iam.WAREHOUSE_ID, ppo: str = "paper", overrides: dict | None = None
 ) -> PaperPPO:
-    """The settings variant `ppo` (``paper`` or ``tuned``) uses on `env`, with `overrides`
-    (`PaperPPO` field -> value, e.g. ``{"adam_eps": 1e-5}``) on top; ValueError on a bad one."""
-    if ppo not in ("paper", "tuned"):
-        raise ValueError(f"PPO settings exist for the paper and tuned variants, not {ppo!r}")
-    changes = {**(TUNED_OVERRIDES if ppo == "tuned" else {}), **(overrides or {})}
-    checked = {name: _check_field(name, value) for name, value in changes.items()}
+    """The settings variant `ppo` (``paper``) uses on `env`, with `overrides` (`PaperPPO`
+    field -> value, e.g. ``{"adam_eps": 1e-5}``) on top; ValueError on a bad one."""
+    if ppo != "paper":
+        raise ValueError(f"PPO settings exist for the paper variant, not {ppo!r}")
+    checked = {name: _check_field(name, value) for name, value in (overrides or {}).items()}
     return dataclasses.replace(paper_ppo_for(env), **checked)
-
-
-TUNED_OVERRIDES: dict[str, Any] = {}
-"""What the ``tuned`` variant changes in an env's ``paper`` settings: the winner of the Ray
-Tune search on Warehouse (`rllib_iam.search`, results/ppo-search: space, trials, command), as
-its ``winner.json`` gives it (a test keeps the two equal)."""
 
 
 def decay_end(decay_over: int | str, total_timesteps: int, settings: PaperPPO) -> int:
