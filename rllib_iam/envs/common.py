@@ -1,5 +1,5 @@
-"""What the environments share: the option, size and action checks, frame stacking, and the
-single-environment view that `gymnasium.make` gets."""
+"""What the environments share: the option, size, action and render-mode checks, frame
+stacking, and the single-environment view that `gymnasium.make` gets."""
 
 from __future__ import annotations
 
@@ -36,6 +36,22 @@ def check_int_option(options: dict[str, Any], key: str, least: int) -> None:
         raise ValueError(f"{key} must be an integer >= {least}, got {value!r}")
 
 
+def check_render_mode(render_mode: Any, modes: tuple[str, ...]) -> str | None:
+    """`render_mode` if it is None or one of `modes`, else a one-line ValueError naming them."""
+    if render_mode is not None and render_mode not in modes:
+        valid = ", ".join(repr(m) for m in modes)
+        raise ValueError(f"render_mode must be {valid} or None, got {render_mode!r}")
+    return render_mode
+
+
+def no_render_mode(env: gym.Env | gym.vector.VectorEnv) -> None:
+    """What ``render()`` does without a render mode, as gymnasium's own envs: warn, draw nothing."""
+    gym.logger.warn(
+        f"{type(env).__name__}.render() without a render mode draws nothing; make the env "
+        "with render_mode='rgb_array'"
+    )
+
+
 def check_actions(actions: Any, num_envs: int, n_actions: int, meaning: str) -> np.ndarray:
     """`actions` as an integer array of `num_envs` values in ``Discrete(n_actions)``, or a
     one-line ValueError that names the valid values (`meaning`, e.g. ``"0 up, 1 down"``)."""
@@ -61,14 +77,17 @@ def push_frame(frames: np.ndarray, obs: np.ndarray, fresh: np.ndarray) -> np.nda
 class SingleEnv(gym.Env):
     """One environment for ``gymnasium.make``: the vector code with N = 1, without autoreset.
 
-    Subclasses set `VECTOR`, the vector env class (built with ``num_envs=1`` and the options).
+    Subclasses set `VECTOR`, the vector env class (built with ``num_envs=1``, the render mode
+    and the options), and `metadata` (what ``gymnasium.make`` reads before building the env:
+    its render modes and frame rate).
     """
 
     VECTOR: ClassVar[type]
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
-    def __init__(self, **options: Any) -> None:
-        self._vec = self.VECTOR(1, **options)
+    def __init__(self, render_mode: str | None = None, **options: Any) -> None:
+        self._vec = self.VECTOR(1, render_mode=render_mode, **options)
+        self.render_mode = self._vec.render_mode
         self.observation_space = self._vec.single_observation_space
         self.action_space = self._vec.single_action_space
 
@@ -86,6 +105,11 @@ class SingleEnv(gym.Env):
         obs, reward, terminated, truncated, info = vec.step(np.array([action]).reshape(1))
         info = self._unbatch(info)
         return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def render(self) -> np.ndarray | None:
+        """The current state as an RGB frame (H x W x 3, uint8) in ``rgb_array`` mode."""
+        frames = self._vec.render()
+        return None if frames is None else frames[0]
 
     def close(self) -> None:
         self._vec.close()

@@ -22,6 +22,10 @@ parity). `age` gives the familiar (N, 24) view.
 Randomness: one generator per vector env, seeded by ``reset(seed=...)``. Every step draws a
 ``(N, 28)`` block of uniforms (row i belongs to sub-environment i, whether it steps or resets),
 so runs repeat exactly for the same seed and N, and no two sub-environments share a draw.
+
+Rendering: ``render_mode="rgb_array"`` draws the grid from the state (`draw`), item ages
+included, though the agent never sees them; the vector env's ``render()`` gives one frame per
+warehouse.
 """
 
 from __future__ import annotations
@@ -32,12 +36,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector.utils import batch_space
+from PIL import Image, ImageDraw
 
 from rllib_iam.envs.common import (
     SingleEnv,
     check_actions,
     check_num_envs,
     check_options,
+    check_render_mode,
+    no_render_mode,
     push_frame,
 )
 
@@ -162,6 +169,11 @@ the top-left corner, is almost surely a slip for the centre, but it is what ran)
 the 24 item bits only."""
 
 OPTIONS = ("quirks", "time_limit_as_terminal", "frame_stack", "info_ages")
+RENDER_MODES = ("rgb_array",)
+"""``human`` comes from ``gymnasium.make``'s `HumanRendering` over these (it needs pygame)."""
+RENDER_FPS = 4
+CELL_PX = 40
+"""Pixels per grid cell in a rendered frame (7 x 40 = 280 square)."""
 
 
 def resolve_d_set(d_set: str | Sequence[int], obs_size: int = OBS_SIZE,
@@ -203,11 +215,13 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         (8, 73)
     """
 
-    metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
+                "render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}
 
-    def __init__(self, num_envs: int = 1, **options: Any) -> None:
+    def __init__(self, num_envs: int = 1, render_mode: str | None = None, **options: Any) -> None:
         check_options("Warehouse", options, OPTIONS)
         self.num_envs = check_num_envs(num_envs)
+        self.render_mode = check_render_mode(render_mode, RENDER_MODES)
         self.quirks = bool(options.get("quirks", True))
         self.time_limit_as_terminal = bool(options.get("time_limit_as_terminal", False))
         self.frame_stack = int(options.get("frame_stack", 1))
@@ -250,6 +264,13 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         actions = check_actions(actions, self.num_envs, N_ACTIONS, ACTION_MEANING)
         return self._step(actions, self._draw())
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """One RGB frame (280 x 280 x 3, uint8) per warehouse, drawn by `draw`."""
+        if self.render_mode is None:
+            return no_render_mode(self)
+        ages = self.age
+        return tuple(draw(int(self.pos[i]), ages[i]) for i in range(self.num_envs))
 
     @property
     def age(self) -> np.ndarray:
@@ -372,6 +393,29 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         return {"ages": self.age, "_ages": np.ones(self.num_envs, dtype=bool)}
 
 
+def draw(robot: int, ages: np.ndarray) -> np.ndarray:
+    """An RGB frame (280 x 280 x 3, uint8) of one warehouse: floor light grey, shelves dark
+    grey, items orange with their age (the hidden state), the robot a blue disc on cell
+    `robot` (row-major index). `ages` are the 24 shelves' item ages, -1 where none."""
+    image = Image.new("RGB", (GRID * CELL_PX, GRID * CELL_PX), "black")
+    pen = ImageDraw.Draw(image)
+    shelves = {tuple(c) for c in SHELF_CELLS.tolist()}
+    for r in range(GRID):
+        for c in range(GRID):
+            box = (c * CELL_PX + 1, r * CELL_PX + 1, (c + 1) * CELL_PX - 2, (r + 1) * CELL_PX - 2)
+            pen.rectangle(box, fill=(90, 90, 90) if (r, c) in shelves else (200, 200, 200))
+    for (r, c), age in zip(SHELF_CELLS.tolist(), np.asarray(ages).tolist(), strict=True):
+        if age >= 0:
+            pen.rectangle((c * CELL_PX + 8, r * CELL_PX + 8,
+                           (c + 1) * CELL_PX - 9, (r + 1) * CELL_PX - 9), fill=(255, 140, 0))
+            pen.text(((c + 0.5) * CELL_PX, (r + 0.5) * CELL_PX), str(age), fill="black",
+                     anchor="mm")
+    r, c = divmod(robot, GRID)
+    pen.ellipse((c * CELL_PX + 10, r * CELL_PX + 10, (c + 1) * CELL_PX - 11,
+                 (r + 1) * CELL_PX - 11), fill=(30, 80, 220))
+    return np.asarray(image)
+
+
 class WarehouseEnv(SingleEnv):
     """One Warehouse for ``gymnasium.make``: the vector code with N = 1, without autoreset.
 
@@ -381,6 +425,11 @@ class WarehouseEnv(SingleEnv):
         >>> obs, info = env.reset(seed=0)
         >>> obs.shape
         (73,)
+        >>> env = gym.make("rllib_iam/Warehouse-v0", render_mode="rgb_array")
+        >>> _ = env.reset(seed=0)
+        >>> env.render().shape
+        (280, 280, 3)
     """
 
     VECTOR = WarehouseVectorEnv
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}
