@@ -36,24 +36,22 @@ def _loop(first: str, n_edges: int) -> list[str]:
 ROUTES: dict[str, list[str]] = {"A": _loop("L67", 36), "B": _loop("L63", 44)}
 """A: from L67, 36 edges, ends at L62's end; B: from L63, 44 edges, ends at L66's end."""
 
-NODES = """<nodes>
-    <node id="0" x="40" y="40" type="traffic_light"/>
-    <node id="2" x="40" y="0" type="priority"/>
-    <node id="3" x="0" y="0" type="priority"/>
-    <node id="4" x="0" y="40" type="priority"/>
-    <node id="5" x="100" y="40" type="priority"/>
-    <node id="6" x="100" y="100" type="priority"/>
-    <node id="7" x="40" y="100" type="priority"/>
-</nodes>
-"""
+NODE_XY = {0: (40, 40), 2: (40, 0), 3: (0, 0), 4: (0, 40), 5: (100, 40), 6: (100, 100),
+           7: (40, 100)}
+"""Node -> (x, y) in metres; node 0 is the traffic light."""
+NODES = "<nodes>\n" + "".join(
+    f'    <node id="{n}" x="{x}" y="{y}" type="{"traffic_light" if n == 0 else "priority"}"/>\n'
+    for n, (x, y) in NODE_XY.items()
+) + "</nodes>\n"
 TYPES = """<types>
     <type id="road" numLanes="1" speed="8.3" priority="3" width="3.2"/>
 </types>
 """
-_EDGES = [("L61", 0, 2), ("L62", 2, 3), ("L63", 3, 4), ("L64", 4, 0),
-          ("L65", 0, 5), ("L66", 5, 6), ("L67", 6, 7), ("L68", 7, 0)]
+EDGE_ENDS = [("L61", 0, 2), ("L62", 2, 3), ("L63", 3, 4), ("L64", 4, 0),
+             ("L65", 0, 5), ("L66", 5, 6), ("L67", 6, 7), ("L68", 7, 0)]
+"""(edge, from node, to node)."""
 EDGES = "<edges>\n" + "".join(
-    f'    <edge id="{e}" from="{a}" to="{b}" type="road"/>\n' for e, a, b in _EDGES
+    f'    <edge id="{e}" from="{a}" to="{b}" type="road"/>\n' for e, a, b in EDGE_ENDS
 ) + "</edges>\n"
 _CONNECTIONS = [("L61", "L62"), ("L62", "L63"), ("L63", "L64"), ("L64", "L61"), ("L64", "L65"),
                 ("L65", "L66"), ("L66", "L67"), ("L67", "L68"), ("L68", "L61"), ("L68", "L65")]

@@ -40,6 +40,10 @@ and stay.
 Autoreset: ``NEXT_STEP``, as RLlib 2.60's env runner expects (see `rllib_iam.envs.warehouse`):
 the step after an episode ends resets that sub-environment, ignores its action, gives reward 0
 and the reset observation (zeros).
+
+Rendering: ``render_mode="rgb_array"`` draws the scene from SUMO (`draw_scene`): the roads, the
+cars (red while standing), the light and the 30 observed cells (lit where a car is); the vector
+env's ``render()`` gives one frame per simulation, after the first ``reset``.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector.utils import batch_space
+from PIL import Image, ImageDraw
 
 from rllib_iam.envs import sumo_loop, warehouse
 from rllib_iam.envs.common import (
@@ -66,6 +71,8 @@ from rllib_iam.envs.common import (
     check_actions,
     check_num_envs,
     check_options,
+    check_render_mode,
+    no_render_mode,
     push_frame,
 )
 
@@ -87,6 +94,17 @@ D_SETS: dict[str, list[int]] = {"reference": [13, 14, 28, 29]}
 (L61, y 6-14 m) and eastwards (L65, x 58-66 m); those cars come back from the west and north."""
 OPTIONS = ("quirks", "time_limit_as_terminal", "frame_stack", "backend")
 BACKENDS = ("libsumo", "traci")
+RENDER_MODES = ("rgb_array",)
+"""``human`` comes from ``gymnasium.make``'s `HumanRendering` over these (it needs pygame)."""
+RENDER_FPS = 10
+"""Ten simulated seconds per second of video."""
+PX_PER_M = 4
+VIEW_M = (-10.0, 110.0)
+"""The drawn square in metres (x and y): the network (0-100 m) and a 10 m margin: 480 px."""
+ROAD_M = 6.4
+"""Drawn road width: the 3.2 m lane lies right of the edge's line, so both directions fit."""
+HALTED_SPEED = 0.1
+"""SUMO's waiting threshold (m/s): a car this slow counts as standing (the reward's count)."""
 
 
 def resolve_d_set(d_set: str | Sequence[int], obs_size: int = OBS_SIZE) -> list[int]:
@@ -213,6 +231,16 @@ class TrafficSim:
         return (obs, -waiting / 10.0, simulation.getMinExpectedNumber() == 0,
                 simulation.getTime() >= EPISODE_LENGTH)
 
+    def scene(self) -> tuple[list[tuple[float, float]], list[bool], str, float]:
+        """What `draw_scene` draws: the cars' front positions (m), whether each stands, the
+        light's state in SUMO and the simulated time (s)."""
+        vehicle = self.sumo.vehicle
+        ids = vehicle.getIDList()
+        return ([tuple(vehicle.getPosition(v)) for v in ids],
+                [vehicle.getSpeed(v) < HALTED_SPEED for v in ids],
+                self.sumo.trafficlight.getRedYellowGreenState(sumo_loop.TLS_ID),
+                float(self.sumo.simulation.getTime()))
+
     def close(self) -> None:
         global _libsumo_in_use
         if self.sumo is not None:
@@ -315,11 +343,13 @@ class TrafficVectorEnv(gym.vector.VectorEnv):
         >>> envs.close()
     """
 
-    metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
+                "render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}
 
-    def __init__(self, num_envs: int = 1, **options: Any) -> None:
+    def __init__(self, num_envs: int = 1, render_mode: str | None = None, **options: Any) -> None:
         _check_options(options)
         self.num_envs = check_num_envs(num_envs)
+        self.render_mode = check_render_mode(render_mode, RENDER_MODES)
         self.quirks = bool(options.get("quirks", True))
         self.time_limit_as_terminal = bool(options.get("time_limit_as_terminal", False))
         self.frame_stack = int(options.get("frame_stack", 1))
@@ -391,6 +421,16 @@ class TrafficVectorEnv(gym.vector.VectorEnv):
         self._done = terminated | truncated
         return self._stacked(obs, resetting), reward, terminated, truncated, {}
 
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """One RGB frame (480 x 480 x 3, uint8) per simulation, drawn by `draw_scene`."""
+        if self.render_mode is None:
+            return no_render_mode(self)
+        if not self._sims:
+            raise RuntimeError("call reset() before render()")
+        for sim in self._sims:
+            sim.submit("scene")
+        return tuple(draw_scene(*sim.result()) for sim in self._sims)
+
     def close_extras(self, **kwargs: Any) -> None:
         sims, self._sims = self._sims, []
         for sim in sims:
@@ -434,6 +474,47 @@ class TrafficVectorEnv(gym.vector.VectorEnv):
         return obs if self.frame_stack == 1 else push_frame(self._frames, obs, fresh)
 
 
+def _px(x: float, y: float) -> tuple[float, float]:
+    """Image coordinates of a point in metres (SUMO's y points up, the image's down)."""
+    return (x - VIEW_M[0]) * PX_PER_M, (VIEW_M[1] - y) * PX_PER_M
+
+
+def draw_scene(
+    positions: Sequence[tuple[float, float]], halted: Sequence[bool], light: str, time: float
+) -> np.ndarray:
+    """An RGB frame (480 x 480 x 3, uint8) of one simulation: roads grey, the observed cells
+    outlined (yellow where `observe` counts a car), the cars at their front `positions`
+    (red where `halted`, else white), the light's colour at each stop line (`light` as SUMO
+    gives it: links 0-1 the north approach, 2-3 the west) and the time."""
+    side = int((VIEW_M[1] - VIEW_M[0]) * PX_PER_M)
+    image = Image.new("RGB", (side, side), (25, 60, 30))
+    pen = ImageDraw.Draw(image)
+    nodes, half = sumo_loop.NODE_XY, ROAD_M / 2
+    for _, start, end in sumo_loop.EDGE_ENDS:  # every edge is horizontal or vertical
+        (x0, y0), (x1, y1) = nodes[start], nodes[end]
+        pen.rectangle((*_px(min(x0, x1) - half, max(y0, y1) + half),
+                       *_px(max(x0, x1) + half, min(y0, y1) - half)), fill=(110, 110, 110))
+    seen = observe(positions)
+    cells = [(COLUMN_I, j) for j in range(LAST_CELL, FIRST_CELL - 1, -1)]
+    cells += [(i, ROW_J) for i in range(FIRST_CELL, LAST_CELL + 1)]
+    for k, (i, j) in enumerate(cells):
+        x0, y0 = ORIGIN_M + CELL_M * i, ORIGIN_M + CELL_M * j
+        box = (*_px(x0, y0 + CELL_M), *_px(x0 + CELL_M, y0))
+        pen.rectangle(box, outline=(200, 200, 80), fill=(230, 200, 40) if seen[k] else None)
+    colours = {"G": (0, 200, 0), "g": (0, 200, 0), "y": (240, 200, 0), "r": (220, 0, 0)}
+    for signal, (x, y) in ((light[0], (38.4, 44.0)), (light[2], (32.8, 38.4))):
+        cx, cy = _px(x, y)
+        r = 1.6 * PX_PER_M
+        pen.rectangle((cx - r, cy - r, cx + r, cy + r), fill=colours.get(signal, (0, 0, 0)))
+    for (x, y), standing in zip(positions, halted, strict=True):
+        cx, cy = _px(x, y)
+        r = 1.5 * PX_PER_M
+        pen.ellipse((cx - r, cy - r, cx + r, cy + r),
+                    fill=(230, 30, 30) if standing else (245, 245, 245), outline="black")
+    pen.text((6, 6), f"t {time:g} s  light {light}", fill="white")
+    return np.asarray(image)
+
+
 class TrafficEnv(SingleEnv):
     """One Traffic simulation for ``gymnasium.make``: the vector code with N = 1, no autoreset.
 
@@ -447,3 +528,4 @@ class TrafficEnv(SingleEnv):
     """
 
     VECTOR = TrafficVectorEnv
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}
