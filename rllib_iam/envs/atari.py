@@ -23,6 +23,10 @@ Randomness: ``reset(seed=s)`` seeds the emulator, the no-op draws and, from its 
 (``default_rng([FLICKER_STREAM, s])``), the flicker; the same seed repeats a run exactly.
 
 Autoreset (vector env): ``NEXT_STEP``, as for Warehouse.
+
+Rendering: ``render_mode`` goes to ale-py, which has ``rgb_array`` (the emulator's 210x160
+colour screen, not the agent's flickered 84x84 view) and ``human`` (its own SDL window);
+``render_fps`` is 15, one frame per agent step of 4 emulator frames at 60 Hz.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
-from rllib_iam.envs.common import check_int_option, check_options
+from rllib_iam.envs.common import check_int_option, check_options, check_render_mode
 
 gym.register_envs(ale_py)
 
@@ -49,6 +53,10 @@ GAME_SCORE = "game_score"
 """Info key (at a game's last step) and metric name: the whole game's unclipped score."""
 FRAME_SIZE = 84
 MAX_FRAMES = 108_000
+FRAME_SKIP = 4
+RENDER_MODES = ("rgb_array", "human")
+"""What ale-py renders (and so these envs advertise)."""
+RENDER_FPS = 60 // FRAME_SKIP
 
 OPTIONS = (
     "flicker",
@@ -97,6 +105,8 @@ class DeepMindAtari(gym.Wrapper):
         self.episodic_life = bool(episodic_life)
         self.clip_rewards = bool(clip_rewards)
         self.time_limit_as_terminal = bool(time_limit_as_terminal)
+        self.metadata = {**env.metadata, "render_modes": list(RENDER_MODES),
+                         "render_fps": RENDER_FPS}
         self._flicker_rng = np.random.default_rng()
         self._game_over = True
         self._lives = 0
@@ -141,16 +151,17 @@ class DeepMindAtari(gym.Wrapper):
         return frame
 
 
-def make_atari(game: str, **options: Any) -> gym.Env:
-    """One preprocessed Atari env; options are `OPTIONS` (see `DeepMindAtari`).
+def make_atari(game: str, render_mode: str | None = None, **options: Any) -> gym.Env:
+    """One preprocessed Atari env; options are `OPTIONS` (see `DeepMindAtari`), `render_mode`
+    one of `RENDER_MODES` (module docstring).
 
     Defaults: no flicker, one frame, episodic life and reward clipping on (training), 30 no-ops.
 
     Example:
-        >>> env = make_atari("Pong", flicker=0.5, frame_stack=4)
+        >>> env = make_atari("Pong", flicker=0.5, frame_stack=4, render_mode="rgb_array")
         >>> obs, info = env.reset(seed=0)
-        >>> obs.shape, obs.dtype, env.action_space
-        ((4, 84, 84), dtype('uint8'), Discrete(6))
+        >>> obs.shape, obs.dtype, env.action_space, env.render().shape
+        ((4, 84, 84), dtype('uint8'), Discrete(6), (210, 160, 3))
     """
     _check_options(game, options)
     env = gym.make(
@@ -159,9 +170,11 @@ def make_atari(game: str, **options: Any) -> gym.Env:
         repeat_action_probability=0.0,
         full_action_space=False,
         max_num_frames_per_episode=MAX_FRAMES,
+        render_mode=check_render_mode(render_mode, RENDER_MODES),
     )
     env = AtariPreprocessing(
-        env, noop_max=int(options.get("noop_max", 30)), frame_skip=4, screen_size=FRAME_SIZE
+        env, noop_max=int(options.get("noop_max", 30)), frame_skip=FRAME_SKIP,
+        screen_size=FRAME_SIZE,
     )
     env = DeepMindAtari(
         env,
@@ -173,12 +186,21 @@ def make_atari(game: str, **options: Any) -> gym.Env:
     return FrameStackObservation(env, int(options.get("frame_stack", 1)), padding_type="zero")
 
 
-def make_atari_vector(game: str, num_envs: int = 1, **options: Any) -> gym.vector.SyncVectorEnv:
-    """``num_envs`` copies of `make_atari` in one `SyncVectorEnv` (autoreset ``NEXT_STEP``)."""
+make_atari.metadata = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}
+"""Read by ``gymnasium.make`` before it calls `make_atari` (e.g. to add `RenderCollection` for
+``render_mode="rgb_array_list"``)."""
+
+
+def make_atari_vector(
+    game: str, num_envs: int = 1, render_mode: str | None = None, **options: Any
+) -> gym.vector.SyncVectorEnv:
+    """``num_envs`` copies of `make_atari` in one `SyncVectorEnv` (autoreset ``NEXT_STEP``);
+    its ``render()`` gives one frame per copy."""
     if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
         raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
     _check_options(game, options)
+    check_render_mode(render_mode, RENDER_MODES)
     factories: list[Callable[[], gym.Env]] = [
-        lambda: make_atari(game, **options) for _ in range(int(num_envs))
+        lambda: make_atari(game, render_mode=render_mode, **options) for _ in range(int(num_envs))
     ]
     return gym.vector.SyncVectorEnv(factories, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
