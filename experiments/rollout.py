@@ -9,7 +9,8 @@ CHECKPOINT is a grid trial folder (its latest checkpoint is used), one of its
 The recurrent state is carried from step to step and reset at each episode, as in training.
 Atari is played as it is evaluated (whole games, unclipped score, flicker kept); the video
 shows the emulator's screen beside the frame the agent saw, with `iam_attention`'s weights in
-red. Warehouse is drawn as its grid. Prints one line per episode and the mean.
+red. Warehouse and Traffic are drawn as their envs render them (``render_mode="rgb_array"``).
+Prints one line per episode and the mean.
 """
 
 from __future__ import annotations

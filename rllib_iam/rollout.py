@@ -5,8 +5,10 @@ RLModule checkpoint; the module's resolved config names its env (``env_id``), so
 is needed. `rollout` plays whole episodes one step at a time, feeding each step's
 ``STATE_OUT`` back as the next ``STATE_IN`` and starting every episode from the module's
 initial state, as RLlib's env runner does; it returns the episode returns and, if asked, the
-frames. Atari is played as evaluated (whole games, unclipped score, flicker as trained);
-`iam_attention`'s weights are drawn over the frame it saw. Warehouse is drawn as its 7x7 grid.
+frames: the env's own ``render()`` (``render_mode="rgb_array"``) with the step and return
+written below. Atari is played as evaluated (whole games, unclipped score, flicker as trained);
+its frame is the emulator's screen beside the frame the agent saw, with `iam_attention`'s
+weights drawn over it. Warehouse and Traffic are drawn as their envs render them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 
 import rllib_iam
-from rllib_iam.envs import warehouse
 from rllib_iam.models import env_config_for
 from rllib_iam.models.iam_attention import ATTENTION
 
@@ -34,6 +35,8 @@ SCALE = 4
 """Pixels per observation pixel in the drawn Atari observation (84 -> 336)."""
 ATTENTION_FULL = 8
 """A region weighted this many times the uniform 1/49 is drawn fully red."""
+CAPTION_ROWS = 18
+"""Rows added below an env's frame for the step and return (Atari's canvas has its own 16)."""
 
 
 class RolloutError(ValueError):
@@ -83,13 +86,13 @@ def load_module(checkpoint: str | Path) -> RLModule:
     return module
 
 
-def make_env(module: RLModule) -> gym.Env:
+def make_env(module: RLModule, render_mode: str | None = None) -> gym.Env:
     """The module's env with the options it was trained with; Atari as evaluated."""
     env_id = module.model_config["env_id"]
     options = env_config_for(module.NAME, env_id)
     if env_id in rllib_iam.ATARI_IDS:
         options.update(episodic_life=False, clip_rewards=False)
-    return gym.make(env_id, **options)
+    return gym.make(env_id, render_mode=render_mode, **options)
 
 
 def rollout(
@@ -104,10 +107,7 @@ def rollout(
     """Play `episodes` episodes (env seeds ``seed, seed + 1, ...``); actions are sampled from
     the policy (seeded by `seed`) unless `greedy`. `max_steps` cuts an episode; the first
     `max_frames` steps (over all episodes) are drawn."""
-    env_id = module.model_config["env_id"]
-    if max_frames and env_id not in rllib_iam.ATARI_IDS and env_id != rllib_iam.WAREHOUSE_ID:
-        raise RolloutError(f"no drawing for {env_id}; run without a video")
-    env = make_env(module)
+    env = make_env(module, "rgb_array" if max_frames else None)
     generator = torch.Generator().manual_seed(seed)
     played = []
     try:
@@ -155,20 +155,26 @@ def _episode(module, env, seed, generator, greedy, max_steps, max_frames) -> Epi
 def draw_frame(
     env: gym.Env, obs: np.ndarray, attention: np.ndarray | None, ret: float, step: int
 ) -> np.ndarray:
-    """One RGB video frame of what the policy saw at this step."""
+    """One RGB video frame of this step: `env`'s ``render()`` (an ``rgb_array`` env), for
+    Atari beside what the policy saw, and the step and return so far below."""
+    rendered = env.render()
     if env.spec is not None and env.spec.id in rllib_iam.ATARI_IDS:
-        image = _atari_frame(env, obs, attention)
+        image = _atari_frame(rendered, obs, attention)
     else:
-        image = _warehouse_frame(obs)
+        frame = Image.fromarray(rendered)
+        image = Image.new("RGB", (frame.width, frame.height + CAPTION_ROWS), "black")
+        image.paste(frame, (0, 0))
     ImageDraw.Draw(image).text((4, image.height - 14), f"step {step}  return {ret:g}", fill="white")
     return np.asarray(image)
 
 
-def _atari_frame(env: gym.Env, obs: np.ndarray, attention: np.ndarray | None) -> Image.Image:
-    """The emulator's screen (left) beside the newest observed frame, flicker and all, with
+def _atari_frame(
+    screen: np.ndarray, obs: np.ndarray, attention: np.ndarray | None
+) -> Image.Image:
+    """The emulator's `screen` (left) beside the newest observed frame, flicker and all, with
     the 7x7 attention weights as a red overlay (each map cell stands for a 12x12 patch). The
     red is absolute: faint at the uniform weight 1/49, full at `ATTENTION_FULL` times it."""
-    screen = Image.fromarray(env.unwrapped.ale.getScreenRGB()).resize((320, 420), Image.NEAREST)
+    screen = Image.fromarray(screen).resize((320, 420), Image.NEAREST)
     seen = np.repeat(np.asarray(obs)[-1][..., None], 3, axis=-1).astype(np.float32)
     if attention is not None:
         heat = np.minimum(attention.reshape(7, 7) * 49 / ATTENTION_FULL, 1.0)
@@ -180,28 +186,6 @@ def _atari_frame(env: gym.Env, obs: np.ndarray, attention: np.ndarray | None) ->
     canvas.paste(screen, (0, 0))
     canvas.paste(seen_image, (320, 0))
     return canvas
-
-
-def _warehouse_frame(obs: np.ndarray, cell: int = 40) -> Image.Image:
-    """The 7x7 warehouse of the newest observation: robot (blue) and waiting items (orange)."""
-    newest = np.asarray(obs)[: warehouse.OBS_SIZE]
-    grid = warehouse.GRID
-    image = Image.new("RGB", (grid * cell, grid * cell + 18), "black")
-    pen = ImageDraw.Draw(image)
-    shelves = {tuple(c) for c in warehouse.SHELF_CELLS}
-    robot = int(newest[: grid * grid].argmax())
-    for r in range(grid):
-        for c in range(grid):
-            box = (c * cell + 1, r * cell + 1, (c + 1) * cell - 2, (r + 1) * cell - 2)
-            pen.rectangle(box, fill=(90, 90, 90) if (r, c) in shelves else (200, 200, 200))
-    for shelf, (r, c) in enumerate(warehouse.SHELF_CELLS):
-        if newest[grid * grid + shelf] > 0:
-            pen.rectangle((c * cell + 8, r * cell + 8, (c + 1) * cell - 9, (r + 1) * cell - 9),
-                          fill=(255, 140, 0))
-    r, c = divmod(robot, grid)
-    pen.ellipse((c * cell + 10, r * cell + 10, (c + 1) * cell - 11, (r + 1) * cell - 11),
-                fill=(30, 80, 220))
-    return image
 
 
 def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 15) -> Path:

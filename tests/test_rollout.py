@@ -17,6 +17,7 @@ import torch
 from PIL import Image, ImageChops
 from ray.rllib.core.columns import Columns
 
+from rllib_iam import TRAFFIC_ID
 from rllib_iam.grid import FIGURE5
 from rllib_iam.models import build_module, count_params
 from rllib_iam.rollout import RolloutError, load_module, module_dir, rollout
@@ -86,6 +87,15 @@ def test_rollout_of_a_warehouse_module_writes_an_mp4(tmp_path, capsys) -> None:
     ok, frame = video.read()
     assert ok and frame.shape == (298, 280, 3)
     video.release()
+
+
+def test_rollout_draws_traffic_through_the_envs_render(tmp_path) -> None:
+    """Every env renders ``rgb_array`` frames, so a Traffic module gets a video too."""
+    build_module("iam", TRAFFIC_ID).save_to_path(tmp_path / "iam")
+    (episode,) = rollout(load_module(tmp_path / "iam"), episodes=1, max_steps=6, max_frames=4)
+    assert len(episode.frames) == 4 and episode.steps == 6
+    assert all(f.shape == (498, 480, 3) and f.dtype == np.uint8 for f in episode.frames)
+    assert not np.array_equal(episode.frames[0][:480], episode.frames[-1][:480])  # cars moved
 
 
 @pytest.mark.parametrize("name", ["iam", "gru"])
