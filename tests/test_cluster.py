@@ -355,6 +355,31 @@ def submit(cluster: LocalCluster, submission_id: str, *entrypoint: str,
                        env=env, timeout=timeout)
 
 
+def documented_submits() -> list[str]:
+    """Every `ray job submit ...` command of the READMEs, continuation lines joined."""
+    commands = []
+    for doc in (ROOT / "README.md", CLUSTER / "README.md"):
+        text = re.sub(r"\\\n\s*", " ", doc.read_text())
+        commands += [" ".join(m.group(0).split("#")[0].split())
+                     for m in re.finditer(r"ray job submit [^\n`]*", text) if " -- " in m.group(0)]
+    return commands
+
+
+def test_documented_job_submits_upload_the_checkout_as_the_cluster_test_does():
+    """The READMEs' `ray job submit` lines carry the runtime_env that `submit` below (the
+    two-node test's submission) passes; without it the job's driver would not find the
+    project's scripts on the cluster."""
+    commands = documented_submits()
+    assert len(commands) >= 3, commands  # README.md's and cluster/README.md's
+    script = (ROOT / "experiments/figure5.py").read_text()
+    for command in commands:
+        options, entrypoint = command.split(" -- ", 1)
+        assert "--runtime-env cluster/runtime_env.yaml" in options, command
+        assert entrypoint.startswith("python experiments/figure5.py "), command
+        for flag in re.findall(r"(?<!\S)(--[a-z-]+)", entrypoint):
+            assert f'"{flag}"' in script, (flag, command)
+
+
 def test_a_wrong_or_missing_token_is_refused(two_node_cluster):
     cluster = two_node_cluster
     wrong = cluster.env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="0" * 48)
