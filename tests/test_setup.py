@@ -74,3 +74,19 @@ def test_scripts_outside_the_venv_say_how_to_get_it(script):
     assert run.returncode == 1 and run.stdout == ""
     assert run.stderr.count("\n") == 1
     assert "No module named" in run.stderr and "source .venv/bin/activate" in run.stderr
+
+
+def test_license_and_citation_agree_with_the_package():
+    import tomllib
+
+    import yaml
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert (ROOT / "LICENSE").read_text().startswith(f"{project['license']['text']} License\n")
+    assert citation["license"] == project["license"]["text"]
+    assert citation["version"] == project["version"] and citation["cff-version"] == "1.2.0"
+    paper = citation["preferred-citation"]
+    assert paper["doi"] in (ROOT / "README.md").read_text()
+    assert [a["family-names"] for a in paper["authors"]] == [
+        "Suau", "He", "Congeduti", "Starre", "Czechowski", "Oliehoek"]
