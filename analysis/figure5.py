@@ -13,8 +13,10 @@ status 2, nothing written. The notebook ``analysis/figure5.ipynb`` uses the same
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +58,18 @@ AXIS_LABEL = {
 BANDS = {"std": "±1 std over seeds (as the paper)",
          "ci95": "95% stratified-bootstrap CI of the mean (rliable)"}
 GRID_POINTS = 200
-MODEL_ORDER = ("iam", "lstm", "gru", "fnn", "fnn8", "iam_static", "iam_gru", "iam_auto")
-"""Fixed colours: a model keeps its colour whichever others are in the figure."""
+MODEL_ORDER = ("iam", "lstm", "gru", "fnn", "fnn8", "iam_static", "iam_gru", "iam_auto",
+               "iam_attention", "fnn32")
+"""The legend's order; names not listed follow, sorted."""
+MODEL_COLOURS = {"iam": 0, "lstm": 2, "gru": 4, "fnn": 6, "fnn8": 8, "iam_static": 10,
+                 "iam_gru": 12, "fnn32": 14, "iam_auto": 16, "iam_attention": 18}
+"""Each model's colour, an index into matplotlib's ``tab20``, whichever others are in the
+figure: even indices are tab10's colours, and a variant of a model (``gru@214k`` cut to a
+parameter budget, ``fnn (rllib)`` under another PPO) gets the lighter shade of the same hue,
+the odd index after its model's (a second variant of the same model in one figure: as below)."""
+OTHER_COLOURS = "Dark2"
+"""Names of no known model: a colour of this palette picked from the name itself (the next
+free one where two such names in one figure would share it)."""
 
 
 def _resampled(g: pd.DataFrame, x: str, grid: np.ndarray) -> np.ndarray:
@@ -117,12 +129,34 @@ def _scale(x: str, end: float) -> tuple[float, str]:
     return factor, f"{name}{unit}{note}"
 
 
+def _base_model(name: str) -> str:
+    """``gru@214k`` -> ``gru``, ``fnn (rllib)`` -> ``fnn``, ``iam`` -> ``iam``."""
+    return re.split(r"@| \(", name, maxsplit=1)[0]
+
+
 def _palette(models) -> dict[str, tuple]:
+    """Every model present -> its colour (MODEL_COLOURS), in the legend's order."""
     import seaborn as sns
 
-    known = [m for m in MODEL_ORDER if m in set(models)]
-    ordered = known + sorted(set(models) - set(known))
-    return dict(zip(ordered, sns.color_palette("tab10", max(10, len(ordered))), strict=False))
+    names = set(models)
+    known = [m for m in MODEL_ORDER if m in names]
+    ordered = known + sorted(names - set(known))
+    tab20, others = sns.color_palette("tab20", 20), sns.color_palette(OTHER_COLOURS)
+    colours, shades, taken = {}, set(), set()
+    for name in ordered:
+        base = _base_model(name)
+        if name in MODEL_COLOURS:
+            colours[name] = tab20[MODEL_COLOURS[name]]
+        elif base in MODEL_COLOURS and MODEL_COLOURS[base] + 1 not in shades:
+            shades.add(MODEL_COLOURS[base] + 1)  # a second variant of one model: as others
+            colours[name] = tab20[MODEL_COLOURS[base] + 1]
+    for name in (n for n in ordered if n not in colours):
+        k = zlib.crc32(name.encode()) % len(others)
+        while k in taken and len(taken) < len(others):
+            k = (k + 1) % len(others)
+        taken.add(k)
+        colours[name] = others[k]
+    return {name: colours[name] for name in ordered}
 
 
 def _heuristics(env: str) -> dict[str, float]:

@@ -10,6 +10,7 @@ environment: returns of different environments are on different scales.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Iterator
 
@@ -190,6 +191,33 @@ def _seeds(n: int, m: int) -> str:
     return f"{n} seed{plural} each" if n == m else f"{n} and {m} seeds"
 
 
+SEPARATION_ALPHA = 0.05
+"""A complete separation of the seeds calls a winner where chance alone would give it less often
+than this (exact two-sided Mann-Whitney)."""
+
+
+def separation_p(n: int, m: int) -> float:
+    """Two-sided exact Mann-Whitney p-value of a complete separation: every one of ``n`` runs of
+    one model above (or below) every one of ``m`` runs of the other, no ties: 2 / C(n + m, n)."""
+    return min(1.0, 2 / math.comb(n + m, n))
+
+
+def _degenerate(p: pd.Series, reference: str) -> str:
+    """The verdict on a pair whose bootstrap interval is a single point: why it is one, and what
+    can be said instead."""
+    n, m, prob = int(p["seeds"]), int(p["seeds_versus"]), p["probability"]
+    why = (f"so every bootstrap resample gives {prob:.2f} too and the 95% CI collapses to "
+           f"[{prob:.2f}, {prob:.2f}] (no measure of uncertainty)")
+    if prob not in (0.0, 1.0):  # every run of both models ended with the same return
+        return f"all {n * m} seed pairs are ties, {why}: not distinguishable"
+    above, below = (reference, p["versus"]) if prob == 1.0 else (p["versus"], reference)
+    chance = separation_p(n, m)
+    meaning = f"{above} is ahead" if chance < SEPARATION_ALPHA else "too few seeds to call it"
+    return (f"{above} ended above {below} in all {n * m} seed pairs, {why}; chance alone "
+            f"separates {_seeds(n, m)} this completely with probability {chance:.3f} (exact "
+            f"two-sided Mann-Whitney): {meaning}")
+
+
 def verdict(t: pd.DataFrame, poi: pd.DataFrame, reference: str = REFERENCE_MODEL) -> str:
     """A plain-language paragraph per environment, generated from the table and the
     probabilities of improvement."""
@@ -205,15 +233,19 @@ def verdict(t: pd.DataFrame, poi: pd.DataFrame, reference: str = REFERENCE_MODEL
         pairs = poi[poi["env"].map(env_label) == label]
         anecdotes = pairs[pairs["ci_low"].isna()]
         for _, p in pairs.dropna(subset=["ci_low"]).iterrows():
+            n, m = int(p["seeds"]), int(p["seeds_versus"])
+            said = (f"With {_seeds(n, m)}, {reference} beats {p['versus']} with probability "
+                    f"{p['probability']:.2f}")
+            if p["ci_low"] == p["ci_high"]:
+                text.append(f"{said}: {_degenerate(p, reference)}.")
+                continue
             if p["ci_low"] > 0.5:
                 meaning = f"{reference} is ahead"
             elif p["ci_high"] < 0.5:
                 meaning = f"{p['versus']} is ahead"
             else:
                 meaning = "not distinguishable from a coin flip"
-            text.append(f"With {_seeds(p['seeds'], p['seeds_versus'])}, {reference} beats "
-                        f"{p['versus']} with probability {p['probability']:.2f} [95% CI "
-                        f"{p['ci_low']:.2f} to {p['ci_high']:.2f}]: {meaning}.")
+            text.append(f"{said} [95% CI {p['ci_low']:.2f} to {p['ci_high']:.2f}]: {meaning}.")
         if len(anecdotes):
             prob = anecdotes.set_index("versus")["probability"]
             sides = {"above": prob[prob > 0.5], "below": prob[prob < 0.5],

@@ -32,7 +32,7 @@ of the per-round ratios; the split columns are medians per part.
   feedforward model's own hidden widths and ReLU instead (``fnn8``: 584-640-256 where the
   default is 584-256-256), so that the two learners do the same matrix work and the ratio is
   the pipelines' alone. ``--stock-model lstm`` measures every model, the feedforward ones too,
-  against stock with RLlib's default ``use_lstm`` model (issue 5's one stock pipeline).
+  against stock with RLlib's default ``use_lstm`` model (the targets' one stock pipeline).
 - **bound**: plain torch, no RLlib: the model's own network (``build_module``) steps the native
   numpy vector env (``forward_inference`` at B=N per step, categorical sampling, recurrent state
   carried and zeroed at episode ends), then one value pass over the 1024 transitions, truncated
@@ -41,7 +41,8 @@ of the per-round ratios; the split columns are medians per part.
   work as the project's, without RLlib's episode, connector and learner machinery: the compute
   bound. Autoreset steps (1 in 100) count as transitions here, which flatters the bound slightly.
 
-Targets (issue 5): project >= 0.7x bound and >= 2x stock for every model.
+The project's targets: >= 0.7x bound and >= 2x stock (gymnasium's sync vector env, RLlib's
+default ``use_lstm`` model and learner) for every model.
 """
 
 from __future__ import annotations

@@ -17,7 +17,11 @@ import csv
 import sys
 from pathlib import Path
 
-import rllib_iam
+try:
+    import rllib_iam
+except ModuleNotFoundError as err:  # not the project's environment: say how to get it
+    sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
+             f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 from rllib_iam.cli import OneLineParser
 from rllib_iam.grid import experiment_exists
 from rllib_iam.models import MODELS

@@ -18,7 +18,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rllib_iam.cli import OneLineParser
+try:
+    from rllib_iam.cli import OneLineParser
+except ModuleNotFoundError as err:  # not the project's environment: say how to get it
+    sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
+             f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
 

@@ -94,9 +94,9 @@ ATARI_PROFILES: dict[str, Profile] = {
     "paper": Profile(seeds=5, timesteps=10_000_000, checkpoint_every=250),
 }
 """Atari: ``smoke`` one update per model (the tests); ``quick`` 20 updates, a plumbing and speed
-check on a laptop, far too short to learn Pong; ``blog`` and ``paper`` cluster budgets (issue
-6): paper.md gives no Atari budget, so ``paper`` is the customary 10M transitions (40M frames)
-of PPO on Atari."""
+check on a laptop, far too short to learn Pong; ``blog`` and ``paper`` cluster budgets
+(cluster/): paper.md gives no Atari budget, so ``paper`` is the customary 10M transitions
+(40M frames) of PPO on Atari."""
 
 PROFILES_BY_ENV: dict[str, dict[str, Profile]] = {
     env_id: ATARI_PROFILES for env_id in rllib_iam.ATARI_IDS
@@ -129,7 +129,7 @@ TRAFFIC_PROFILES: dict[str, Profile] = {
     "blog": Profile(seeds=5, timesteps=2_000_000, checkpoint_every=100),
     "paper": Profile(seeds=5, timesteps=16_000_000, checkpoint_every=250),
 }
-"""Traffic (issue 8): ``paper`` is the paper's 2e6 reference steps of 8 envs = 16e6
+"""Traffic: ``paper`` is the paper's 2e6 reference steps of 8 envs = 16e6
 transitions; ``blog`` reads 2e6 as transitions, as the public reproductions read the
 Warehouse's 4e6; ``smoke`` and ``quick`` as the Warehouse's."""
 PROFILES_BY_ENV[rllib_iam.TRAFFIC_ID] = TRAFFIC_PROFILES

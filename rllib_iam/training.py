@@ -116,14 +116,14 @@ PAPER_PPO_BY_ENV: dict[str, PaperPPO] = {rllib_iam.WAREHOUSE_ID: PAPER_PPO}
 ``PAPER_PPO_BY_ENV[TRAFFIC_ID] = dataclasses.replace(PAPER_PPO, gae_horizon=128, ...)``."""
 
 ATARI_PPO = dataclasses.replace(PAPER_PPO, gae_horizon=128, max_seq_len=8)
-"""Atari (issue 10): the paper's table gives a time horizon of 128 (GAE over the whole
+"""Atari (docs/atari.md): the paper's table gives a time horizon of 128 (GAE over the whole
 128-step fragment) and sequence lengths of 4 and 8; 8 here, 4 through the model config
 (``max_seq_len``). The rest as Warehouse's (docs/atari.md)."""
 PAPER_PPO_BY_ENV.update({env_id: ATARI_PPO for env_id in rllib_iam.ATARI_IDS})
 
 TRAFFIC_PPO = dataclasses.replace(PAPER_PPO, gae_horizon=128, max_seq_len=32)
-"""Traffic (issue 8): the reference's Traffic configs set ``time_horizon: 128`` (GAE over the
-whole 128-step fragment) and ``seq_len: 32``; epochs 3, minibatch 32 steps x 8 envs; lr, ε,
+"""Traffic (docs/traffic.md): the reference's Traffic configs set ``time_horizon: 128`` (GAE
+over the whole 128-step fragment) and ``seq_len: 32``; epochs 3, minibatch 32 steps x 8 envs; lr, ε,
 entropy, gamma, lambda as Warehouse's. Budget: 2e6 reference steps (`rllib_iam.grid`)."""
 PAPER_PPO_BY_ENV[rllib_iam.TRAFFIC_ID] = TRAFFIC_PPO
 

@@ -12,9 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.figure5 import curves, main, plot, write_report
+from analysis.figure5 import MODEL_COLOURS, _palette, curves, main, plot, write_report
 from analysis.load import COLUMNS, AnalysisWarning, ResultsError, load_runs
-from analysis.stats import final_returns, improvement, interval_estimates, table, verdict
+from analysis.stats import (
+    _degenerate,
+    final_returns,
+    improvement,
+    interval_estimates,
+    separation_p,
+    table,
+    verdict,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WAREHOUSE, TRAFFIC = "rllib_iam/Warehouse-v0", "rllib_iam/Traffic-v0"
@@ -236,8 +244,11 @@ def test_verdict_is_generated_from_the_numbers(grid):
     t = table(frame, reps=REPS)
     text = verdict(t, improvement(final_returns(frame), reps=REPS))
     assert text.startswith("Warehouse at 10,240 transitions per trial")
-    assert "With 3 seeds each, iam beats gru with probability 1.00 [95% CI 1.00 to 1.00]: " \
-           "iam is ahead." in text
+    assert "With 3 seeds each, iam beats gru with probability 1.00: iam ended above gru in all " \
+           "9 seed pairs, so every bootstrap resample gives 1.00 too and the 95% CI collapses " \
+           "to [1.00, 1.00] (no measure of uncertainty); chance alone separates 3 seeds each " \
+           "this completely with probability 0.100 (exact two-sided Mann-Whitney): too few " \
+           "seeds to call it." in text
     assert "iam beats lstm with probability 0.67" in text
     assert "not distinguishable from a coin flip" in text
     assert "By IQM of the final return: fnn 21.00 > iam 21.00 > lstm 20.50" in text
@@ -247,6 +258,37 @@ def test_verdict_is_generated_from_the_numbers(grid):
     text1 = verdict(t1, improvement(final_returns(single), reps=REPS))
     assert "a single seed on one side allows no interval; on these runs only, iam ended " \
            "above fnn8, gru, lstm and below fnn." in text1
+
+
+def test_a_collapsed_interval_is_explained_and_judged_by_the_exact_test():
+    assert separation_p(2, 2) == pytest.approx(1 / 3)  # 2 of the C(4, 2) = 6 orders
+    assert separation_p(5, 5) == pytest.approx(2 / 252)
+    assert separation_p(1, 1) == 1.0
+
+    def said(n, m, probability):
+        return _degenerate(pd.Series({"versus": "gru", "seeds": n, "seeds_versus": m,
+                                      "probability": probability}), "iam")
+
+    two = said(2, 2, 0.0)
+    assert two.startswith("gru ended above iam in all 4 seed pairs, so every bootstrap resample")
+    assert "collapses to [0.00, 0.00]" in two and "probability 0.333" in two
+    assert two.endswith(": too few seeds to call it")
+    assert said(5, 5, 1.0).endswith("probability 0.008 (exact two-sided Mann-Whitney): iam is "
+                                    "ahead")
+    assert said(4, 4, 0.5).startswith("all 16 seed pairs are ties")
+
+
+def test_every_model_keeps_its_colour_whichever_others_are_drawn():
+    alone = {m: _palette([m])[m] for m in [*MODEL_COLOURS, "gru@214k", "lstm@214k", "x", "y"]}
+    together = _palette(list(alone))
+    assert together == alone
+    assert _palette(["iam", "gru@214k", "lstm@214k"]) == {
+        m: alone[m] for m in ("iam", "gru@214k", "lstm@214k")}
+    assert len(set(together.values())) == len(together)  # no two share a colour
+    assert alone["gru@214k"] != alone["gru"]
+    assert list(_palette(["fnn", "lstm@214k", "iam"])) == ["iam", "fnn", "lstm@214k"]
+    two_variants = _palette(["gru@1k", "gru@2k"])
+    assert two_variants["gru@1k"] != two_variants["gru@2k"]
 
 
 def test_curves_are_resampled_onto_a_common_grid(tmp_path):
@@ -348,6 +390,14 @@ def run_notebook(path: Path, parameters: dict) -> str:
     NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(path.parent)}}).execute()
     return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.outputs)
+
+
+def test_notebook_default_folder_is_the_committed_results():
+    """A fresh clone has no runs/: the notebook as shipped reads results/warehouse-blog."""
+    printed = run_notebook(ROOT / "analysis" / "figure5.ipynb", {"REPS": 50})
+    assert "warning:" not in printed
+    assert "Warehouse at 4,000,768 transitions per trial" in printed
+    assert "iam beats gru with probability 0.20" in printed
 
 
 def test_notebook_runs_top_to_bottom(grid):

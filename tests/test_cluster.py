@@ -105,6 +105,23 @@ def test_no_launcher_config_opens_anything_to_the_internet(name):
             assert node["node_config"]["tags"]["items"] == ["rllib-iam-ray"]
 
 
+UBUNTU_SSM = "/aws/service/canonical/ubuntu/server/22.04/stable/current/amd64/hvm/ebs-gp2/ami-id"
+
+
+def test_aws_nodes_boot_a_named_current_ubuntu_and_install_docker_first():
+    """Without an ImageId the launcher falls back to its built-in Deep Learning AMI (Ubuntu
+    18.04), long retired; the config names Canonical's public SSM parameter instead, and, that
+    image having no Docker, installs Ubuntu's docker.io before the `docker:` section needs it."""
+    config = prepared("aws.yaml")
+    for node in config["available_node_types"].values():
+        assert node["node_config"]["ImageId"] == f"resolve:ssm:{UBUNTU_SSM}"
+        assert node["node_config"]["BlockDeviceMappings"][0]["DeviceName"] == "/dev/sda1"
+    init = " ".join(config["initialization_commands"])
+    assert "apt-get install -y -q docker.io" in init and "usermod -aG docker" in init
+    assert UBUNTU_SSM in (CLUSTER / "aws.yaml").read_text().split("ImageId:")[0]  # the comment
+    assert "ssm:GetParameters" in (CLUSTER / "README.md").read_text()
+
+
 @pytest.mark.parametrize("name", ["aws.yaml", "gcp.yaml"])
 def test_cloud_configs_autoscale_to_the_paper_grid(name):
     config = prepared(name)
@@ -170,6 +187,25 @@ def test_kuberay_manifests_use_the_project_image_token_auth_and_no_public_servic
         text = (CLUSTER / name).read_text()
         assert "LoadBalancer" not in text and "NodePort" not in text and "Ingress" not in text
         assert {d["kind"] for d in kuberay_docs(name)} <= {"RayJob", "RayCluster"}
+
+
+def test_network_policy_admits_only_ray_pods_and_the_namespaces_job_port():
+    (policy,) = kuberay_docs("kuberay/networkpolicy.yaml")
+    assert (policy["apiVersion"], policy["kind"]) == ("networking.k8s.io/v1", "NetworkPolicy")
+    spec = policy["spec"]
+    ray_pods = {"matchExpressions": [{"key": "ray.io/cluster", "operator": "Exists"}]}
+    assert spec["podSelector"] == ray_pods  # every pod KubeRay makes for a Ray cluster
+    assert spec["policyTypes"] == ["Ingress"]
+    among_ray_pods, job_port = spec["ingress"]
+    assert among_ray_pods == {"from": [{"podSelector": ray_pods}]}  # any port, Ray pods only
+    # The dashboard and job API from pods of this namespace: no namespaceSelector, no ipBlock.
+    assert job_port == {"from": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": 8265}]}
+    text = (CLUSTER / "kuberay/networkpolicy.yaml").read_text()
+    assert "ipBlock" not in text and "namespaceSelector" not in text
+    head_ports = {p["containerPort"] for _, spec_ in cluster_specs()
+                  for p in spec_["headGroupSpec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert 8265 in head_ports
+    assert "kuberay/networkpolicy.yaml" in (CLUSTER / "README.md").read_text()
 
 
 def test_dockerfile_builds_on_the_pinned_ray_image():
@@ -353,6 +389,31 @@ def submit(cluster: LocalCluster, submission_id: str, *entrypoint: str,
                        "--runtime-env", "cluster/runtime_env.yaml",
                        "--submission-id", submission_id, "--", *entrypoint,
                        env=env, timeout=timeout)
+
+
+def documented_submits() -> list[str]:
+    """Every `ray job submit ...` command of the READMEs, continuation lines joined."""
+    commands = []
+    for doc in (ROOT / "README.md", CLUSTER / "README.md"):
+        text = re.sub(r"\\\n\s*", " ", doc.read_text())
+        commands += [" ".join(m.group(0).split("#")[0].split())
+                     for m in re.finditer(r"ray job submit [^\n`]*", text) if " -- " in m.group(0)]
+    return commands
+
+
+def test_documented_job_submits_upload_the_checkout_as_the_cluster_test_does():
+    """The READMEs' `ray job submit` lines carry the runtime_env that `submit` below (the
+    two-node test's submission) passes; without it the job's driver would not find the
+    project's scripts on the cluster."""
+    commands = documented_submits()
+    assert len(commands) >= 3, commands  # README.md's and cluster/README.md's
+    script = (ROOT / "experiments/figure5.py").read_text()
+    for command in commands:
+        options, entrypoint = command.split(" -- ", 1)
+        assert "--runtime-env cluster/runtime_env.yaml" in options, command
+        assert entrypoint.startswith("python experiments/figure5.py "), command
+        for flag in re.findall(r"(?<!\S)(--[a-z-]+)", entrypoint):
+            assert f'"{flag}"' in script, (flag, command)
 
 
 def test_a_wrong_or_missing_token_is_refused(two_node_cluster):

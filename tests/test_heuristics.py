@@ -36,6 +36,38 @@ def test_bad_seed_is_one_line_exit_2(tmp_path):
     assert not (tmp_path / "h").exists()
 
 
+def test_default_out_leaves_the_committed_table_alone(tmp_path):
+    """From the repository root the default writes runs/heuristics/, not results/heuristics/."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "experiments/heuristics.py"), "--episodes", "2"],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+    )
+    written = tmp_path / "runs" / "heuristics" / "warehouse.csv"
+    assert f"wrote {Path('runs/heuristics/warehouse.csv')}" in run.stdout
+    assert load_reference(written)["greedy", True] > 0
+
+
+def test_existing_out_is_refused_without_overwrite(tmp_path):
+    out = tmp_path / "h.csv"
+    out.write_text("mine\n")
+    script = [sys.executable, "experiments/heuristics.py", "--episodes", "2", "--out", str(out)]
+    run = subprocess.run(script, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "already exists; pass --overwrite" in run.stderr
+    assert run.stdout == "" and out.read_text() == "mine\n"
+    subprocess.run([*script, "--overwrite"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert load_reference(out)["random", False] > 0
+
+
+def test_analysis_reads_the_committed_table():
+    from analysis.figure5 import _heuristics
+
+    committed = load_reference(RESULTS_CSV)
+    assert RESULTS_CSV == ROOT / "results" / "heuristics" / "warehouse.csv"
+    assert _heuristics("rllib_iam/Warehouse-v0") == {
+        p: m for (p, quirks), m in committed.items() if quirks}
+
+
 def test_committed_reference_matches_a_rerun():
     committed = load_reference(RESULTS_CSV)
     mean, se = evaluate("greedy", episodes=2000, quirks=True, seed=0)
