@@ -280,6 +280,15 @@ def test_track_wandb_and_mlflow_log_every_iteration_offline_and_resume(tmp_path)
     assert sorted((m.step, m.value) for m in logged) == [(1, 1024.0), (2, 2048.0)]
     assert "progress fnn_seed0: 100.0% of 2,048 transitions (2,048)" in run.stdout
 
+    # TensorBoard (requirements.txt) reads the event files Tune writes without being asked
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = (tmp_path / "tracked" / "fnn_seed0").glob("events.out.tfevents.*")
+    board = EventAccumulator(str(events))
+    board.Reload()
+    logged = board.Scalars("ray/tune/figure5/transitions")
+    assert [(e.step, e.value) for e in logged] == [(1, 1024.0), (2, 2048.0)]
+
     # Tune restores the callbacks stored at the start; --resume puts this run's in their place
     resumed = figure5("--storage-path", str(tmp_path), "--name", "tracked", "--resume",
                       "--track", "mlflow", "--no-analysis", env=env)
