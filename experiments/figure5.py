@@ -39,6 +39,7 @@ from rllib_iam.grid import (
     stored_trials,
 )
 from rllib_iam.models import MODELS, count_params, module_spec
+from rllib_iam.tracking import TRACKERS, parse_trackers
 from rllib_iam.training import DECAY_CHOICES, PPO_VARIANTS, ppo_settings
 
 SUPPORTED_SCHEMES = ("s3", "gs", "file")
@@ -109,6 +110,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="1 (default): sample and learn in one process; k > 1: k - 1 env "
                              "runners")
     parser.add_argument("--no-analysis", action="store_true", help="skip the figure at the end")
+    parser.add_argument("--track", action="append", metavar="|".join(TRACKERS),
+                        help="also log every trial to wandb (offline unless WANDB_MODE says "
+                             "otherwise) or mlflow (<storage-path>/mlflow.db unless "
+                             "MLFLOW_TRACKING_URI is set); repeat or comma-separate for both")
     args = parser.parse_args(argv)
 
     fail = parser.error
@@ -122,6 +127,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.ppo = args.ppo or "paper"
     args.decay_over = args.decay_over or "paper"
     args.cpus_per_trial = args.cpus_per_trial or 1
+    try:
+        args.track = parse_trackers(args.track)
+    except ValueError as err:
+        fail(str(err))
 
     if args.profile not in PROFILES:
         fail(f"unknown profile {args.profile!r}; valid: {', '.join(PROFILES)}")
@@ -309,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint_every=args.checkpoint_every,
         max_concurrent=args.max_concurrent,
         cpus_per_trial=args.cpus_per_trial,
+        track=args.track,
     )
     outcomes = [outcome(r) for r in results]
     stopped, failed = outcomes.count("stopped"), outcomes.count("failed")

@@ -27,6 +27,7 @@ from rllib_iam.grid import experiment_exists
 from rllib_iam.models import MODELS
 from rllib_iam.search import dumps, overrides_of, run_search, space_description, trials_table
 from rllib_iam.search import winner as best_trial
+from rllib_iam.tracking import TRACKERS, parse_trackers
 
 
 def count(text: str) -> int:
@@ -55,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue a stopped search")
     parser.add_argument("--max-concurrent", default="2", help="trials at once (default 2)")
     parser.add_argument("--out", help="folder for space.json, trials.csv and winner.json")
+    parser.add_argument("--track", action="append", metavar="|".join(TRACKERS),
+                        help="also log every trial to wandb and/or mlflow, as figure5.py does")
     args = parser.parse_args(argv)
+    try:
+        track = parse_trackers(args.track)
+    except ValueError as err:
+        parser.error(str(err))
 
     numbers = {}
     for flag in ("samples", "timesteps", "grace", "reduction_factor", "max_concurrent"):
@@ -94,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         timesteps=numbers["timesteps"], grace=numbers["grace"],
         reduction_factor=numbers["reduction_factor"], seed=numbers["seed"],
         search_seed=numbers["search_seed"], storage_path=args.storage_path, name=args.name,
-        resume=args.resume, max_concurrent=numbers["max_concurrent"],
+        resume=args.resume, max_concurrent=numbers["max_concurrent"], track=track,
     )
     rows = sorted(trials_table(results),
                   key=lambda r: float("inf") if r["return"] is None else -r["return"])

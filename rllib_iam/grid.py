@@ -33,6 +33,7 @@ from ray.tune.result import TIME_THIS_ITER_S, TIME_TOTAL_S
 import rllib_iam
 from rllib_iam.envs.atari import GAME_SCORE
 from rllib_iam.models import count_params
+from rllib_iam.tracking import Progress, tracking_callbacks
 from rllib_iam.training import paper_ppo_for, ppo_config, ppo_settings
 
 FIGURE5 = "figure5"
@@ -374,6 +375,27 @@ class CsvLog(_KeepDriverLog, CSVLoggerCallback):
     """Tune's `progress.csv` logger, keeping the driver's copy on a retry."""
 
 
+def run_callbacks(track: tuple[str, ...], storage_path: str, name: str) -> list:
+    """The Tune callbacks of one run of a grid or search: the two logs (in place of Tune's
+    own), the console `Progress` and the trackers of ``--track``."""
+    return [JsonLog(), CsvLog(), Progress(),
+            *tracking_callbacks(track, storage_path=storage_path, name=name)]
+
+
+def restore_tuner(path: str, callbacks: list):
+    """`Tuner.restore` of the experiment at ``path``, unfinished and errored trials resumed,
+    with ``callbacks`` in place of those it was started with: Tune restores the stored
+    `RunConfig`, so a ``--track`` given with ``--resume`` would otherwise be ignored (and one
+    given only at the start would stay on)."""
+    from ray import tune
+
+    tuner = tune.Tuner.restore(path, trainable=Figure5Trial, resume_unfinished=True,
+                               resume_errored=True)
+    # Tune has no public setter for a restored run's callbacks
+    tuner._local_tuner.get_run_config().callbacks = callbacks
+    return tuner
+
+
 def run_grid(
     *,
     models: list[str],
@@ -392,19 +414,16 @@ def run_grid(
     ppo_overrides: dict[str, Any] | None = None,
     decay_over: int | str = "paper",
     verbose: int = 1,
+    track: tuple[str, ...] = (),
 ):
-    """Run (or resume) the grid; returns Tune's `ResultGrid`. Inputs are checked by the caller."""
+    """Run (or resume) the grid; returns Tune's `ResultGrid`. Inputs are checked by the caller;
+    ``track`` names trackers of `rllib_iam.tracking.TRACKERS`."""
     from ray import tune
 
     storage = storage_path if "://" in storage_path else os.path.abspath(storage_path)
+    callbacks = run_callbacks(track, storage, name)
     if resume:
-        tuner = tune.Tuner.restore(
-            f"{storage.rstrip('/')}/{name}",
-            trainable=Figure5Trial,
-            resume_unfinished=True,
-            resume_errored=True,
-        )
-        return tuner.fit()
+        return restore_tuner(f"{storage.rstrip('/')}/{name}", callbacks).fit()
 
     param_space = {
         "model": tune.grid_search(models),
@@ -437,7 +456,7 @@ def run_grid(
                 num_to_keep=2,
             ),
             failure_config=tune.FailureConfig(max_failures=3),
-            callbacks=[JsonLog(), CsvLog()],  # in place of Tune's own two
+            callbacks=callbacks,
             verbose=verbose,
         ),
     )

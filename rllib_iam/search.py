@@ -24,9 +24,9 @@ from rllib_iam.grid import (
     RETURN,
     RETURN_LATEST,
     TRANSITIONS,
-    CsvLog,
     Figure5Trial,
-    JsonLog,
+    restore_tuner,
+    run_callbacks,
     trial_name,
 )
 
@@ -95,19 +95,18 @@ def run_search(
     max_concurrent: int | None,
     checkpoint_every: int = 50,
     verbose: int = 1,
+    track: tuple[str, ...] = (),
 ):
     """Run (or resume) the search; returns Tune's `ResultGrid`. Inputs are checked by the
-    caller (`experiments/ppo_search.py`)."""
+    caller (`experiments/ppo_search.py`); ``track`` as `rllib_iam.grid.run_grid`'s."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     storage = storage_path if "://" in storage_path else os.path.abspath(storage_path)
+    callbacks = run_callbacks(track, storage, name)
     if resume:
-        return tune.Tuner.restore(
-            f"{storage.rstrip('/')}/{name}", trainable=Figure5Trial,
-            resume_unfinished=True, resume_errored=True,
-        ).fit()
+        return restore_tuner(f"{storage.rstrip('/')}/{name}", callbacks).fit()
     param_space = {
         "model": model, "seed": seed, "env": env, "timesteps": timesteps, "ppo": "paper",
         "decay_over": "paper", "num_env_runners": 0, "ppo_config": search_space(),
@@ -134,7 +133,7 @@ def run_search(
             ),
             stop={TIME_ATTR: timesteps},
             failure_config=tune.FailureConfig(max_failures=3),
-            callbacks=[JsonLog(), CsvLog()],
+            callbacks=callbacks,
             verbose=verbose,
         ),
     )

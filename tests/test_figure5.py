@@ -6,7 +6,9 @@ import functools
 import importlib.util
 import json
 import math
+import os
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,7 @@ from analysis.figure5 import FIGURE5 as ANALYSIS_KEY
 from analysis.figure5 import load_runs
 from rllib_iam.grid import DEFAULT_MODELS, DIAGNOSTICS, FIGURE5, PROFILES
 from rllib_iam.models import MODELS
+from rllib_iam.tracking import Progress, progress_line
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = [sys.executable, "experiments/figure5.py"]
@@ -32,8 +35,9 @@ def script():
     return module
 
 
-def figure5(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    run = subprocess.run([*SCRIPT, *args], cwd=ROOT, capture_output=True, text=True)
+def figure5(*args: str, check: bool = True, env: dict | None = None
+            ) -> subprocess.CompletedProcess:
+    run = subprocess.run([*SCRIPT, *args], cwd=ROOT, capture_output=True, text=True, env=env)
     if check and run.returncode != 0:
         raise AssertionError(f"exit {run.returncode}\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
     return run
@@ -222,3 +226,125 @@ def test_an_interrupted_trial_is_counted_as_stopped_not_finished() -> None:
     assert outcome(result(True)) == "finished"
     assert outcome(result(False)) == "stopped"  # Ctrl-C: Tune ends it without an error
     assert outcome(result(True, RuntimeError("boom"))) == "failed"
+
+
+def wandb_history(run_file: Path) -> list[dict]:
+    """The history rows of an offline wandb run: its ``.wandb`` file is a LevelDB-style log
+    (7-byte header, 32 KiB blocks of records with a 7-byte crc/length/type header) of
+    protobuf `Record`s, which ``wandb sync`` uploads."""
+    from wandb.proto.wandb_internal_pb2 import Record
+
+    raw, pos, part, rows = run_file.read_bytes(), 7, b"", []
+    while pos + 7 <= len(raw):
+        if 32768 - pos % 32768 < 7:  # a block's tail too short for a header is padding
+            pos += 32768 - pos % 32768
+            continue
+        _, length, kind = struct.unpack("<IHB", raw[pos:pos + 7])
+        part, pos = part + raw[pos + 7:pos + 7 + length], pos + 7 + length
+        if kind in (1, 4):  # a whole record, or the last piece of one
+            record = Record()
+            record.ParseFromString(part)
+            part = b""
+            if record.WhichOneof("record_type") == "history":
+                rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                             for item in record.history.item})
+    assert not part, f"{run_file} ends inside a record (cut off before wandb wrote it all)"
+    return rows
+
+
+def test_track_wandb_and_mlflow_log_every_iteration_offline_and_resume(tmp_path):
+    """Offline by default: no account, no server; the wandb run and the MLflow store hold
+    both iterations of the trial, and --resume takes --track too."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("WANDB_MODE", "WANDB_DIR", "MLFLOW_TRACKING_URI")}
+    run = figure5("--profile", "smoke", "--models", "fnn", "--storage-path", str(tmp_path),
+                  "--name", "tracked", "--track", "wandb", "--track", "mlflow",
+                  "--no-analysis", env=env)
+    trial_id = json.loads((tmp_path / "tracked" / "fnn_seed0" / "result.json")
+                          .read_text().splitlines()[0])["trial_id"]
+    transitions = [1024, 2048]
+
+    (run_file,) = (tmp_path / "tracked" / "wandb").glob(f"offline-run-*-{trial_id}/run-*.wandb")
+    history = wandb_history(run_file)
+    assert [row["figure5/transitions"] for row in history] == transitions
+    assert [row["training_iteration"] for row in history] == [1, 2]
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tracked")
+    (mlflow_run,) = client.search_runs([experiment.experiment_id])
+    assert mlflow_run.info.run_name == "fnn_seed0" and mlflow_run.info.status == "FINISHED"
+    assert mlflow_run.data.params["model"] == "fnn"
+    logged = client.get_metric_history(mlflow_run.info.run_id, "figure5/transitions")
+    assert sorted((m.step, m.value) for m in logged) == [(1, 1024.0), (2, 2048.0)]
+    assert "progress fnn_seed0: 100.0% of 2,048 transitions (2,048)" in run.stdout
+
+    # TensorBoard (requirements.txt) reads the event files Tune writes without being asked
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = (tmp_path / "tracked" / "fnn_seed0").glob("events.out.tfevents.*")
+    board = EventAccumulator(str(events))
+    board.Reload()
+    logged = board.Scalars("ray/tune/figure5/transitions")
+    assert [(e.step, e.value) for e in logged] == [(1, 1024.0), (2, 2048.0)]
+
+    # Tune restores the callbacks stored at the start; --resume puts this run's in their place
+    resumed = figure5("--storage-path", str(tmp_path), "--name", "tracked", "--resume",
+                      "--track", "mlflow", "--no-analysis", env=env)
+    assert "1 of 1 trials finished" in resumed.stdout
+    assert len(list((tmp_path / "tracked" / "wandb").glob("offline-run-*"))) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--track", "bogus"], "unknown --track 'bogus'; valid: wandb, mlflow"),
+    (["--track", "mlflow,tensorboard"], "unknown --track 'tensorboard'; valid: wandb, mlflow"),
+    (["--track", ""], "unknown --track ''"),
+])
+def test_track_refuses_an_unknown_tracker_in_one_line(args, message, tmp_path, capsys):
+    import ray
+
+    with pytest.raises(SystemExit) as exit_:
+        script().main(["--storage-path", str(tmp_path / "s"), *args])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and err.strip().count("\n") == 0, err
+    assert not (tmp_path / "s").exists() and not ray.is_initialized()
+
+
+def test_track_without_the_package_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    import ray
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "wandb" else find_spec(name, *a))
+    with pytest.raises(SystemExit) as exit_:
+        script().main(["--storage-path", str(tmp_path / "s"), "--track", "mlflow,wandb"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2, err
+    assert "--track wandb needs the wandb package" in err and "[track]" in err, err
+    assert not (tmp_path / "s").exists() and not ray.is_initialized()
+
+
+def test_progress_line_gives_share_rate_and_eta():
+    # 1e6 of 4e6 transitions in 1,000 s: 1,000/s, so 3e6 left take 3,000 s
+    assert progress_line("iam_seed0", 1_000_000, 4_000_000, 1000.0) == (
+        "progress iam_seed0: 25.0% of 4,000,000 transitions (1,000,000), 1,000/s, ETA 50m00s")
+    assert progress_line("fnn_seed1", 32_000_000, 32_000_000, 7500.0).endswith(
+        "100.0% of 32,000,000 transitions (32,000,000), 4,267/s, done in 2h05m")
+    assert progress_line("gru_seed0", 0, 2048, 0.0).endswith("?/s, ETA unknown")
+
+
+def test_progress_prints_the_first_result_then_at_most_every_interval_and_the_end(capsys):
+    progress = Progress(every_s=3600)
+    trial = type("Trial", (), {"trial_id": "a", "config": {"timesteps": 3072},
+                               "__str__": lambda self: "lstm_seed0"})()
+    for done in (1024, 2048, 3072):
+        result = {"env_runners": {"num_env_steps_sampled_lifetime": done}, "time_total_s": done}
+        progress.on_trial_result(iteration=done // 1024, trials=[trial], trial=trial,
+                                 result=result)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["progress lstm_seed0: 33.3% of 3,072 transitions (1,024), 1/s, ETA 34m08s",
+                     "progress lstm_seed0: 100.0% of 3,072 transitions (3,072), 1/s, "
+                     "done in 51m12s"]

@@ -30,6 +30,7 @@ def search(*args: str) -> subprocess.CompletedProcess:
     (["--model", "transformer"], "unknown model 'transformer'"),
     (["--env", "CartPole-v1"], "unknown env 'CartPole-v1'"),
     (["--resume"], "nothing to resume"),
+    (["--track", "bogus"], "unknown --track 'bogus'; valid: wandb, mlflow"),
 ])
 def test_bad_input_is_one_line_exit_2_before_anything_starts(tmp_path, args, says):
     run = search("--storage-path", str(tmp_path / "s"), *args)
