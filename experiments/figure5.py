@@ -74,6 +74,7 @@ def param_budget(text: str, env: str, fail) -> int:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = OneLineParser(
         description=__doc__.splitlines()[0],
+        epilog=__doc__.split("\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--profile", help=f"one of {', '.join(PROFILES)} (default quick)")
@@ -101,7 +102,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "32e6 transitions, whatever --timesteps), budget (the trial's own "
                              "budget, as the 2026-11 blog grid ran) or N transitions")
     parser.add_argument(
-        "--storage-path", default="runs", help="local folder, or a file://, s3:// or gs:// URI"
+        "--storage-path", default="runs",
+        help="local folder, or a file://, s3:// or gs:// URI (default %(default)s)"
     )
     parser.add_argument("--name", help="experiment name (default figure5-<profile>)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -167,8 +169,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             fail(f"--decay-over must be {', '.join(DECAY_CHOICES)} or a positive transition "
                  f"count, got {args.decay_over!r}")
     # the rllib variant keeps the paper's layout (envs, fragment, minibatch)
-    settings = ppo_settings(args.env, "paper" if args.ppo == "rllib" else args.ppo,
-                            args.ppo_config)
+    try:
+        settings = ppo_settings(args.env, "paper" if args.ppo == "rllib" else args.ppo,
+                                args.ppo_config)
+    except ValueError as err:
+        fail(f"--ppo {args.ppo}: {err}")
     runners = args.cpus_per_trial - 1
     num_envs = settings.num_envs
     if runners and num_envs % runners:

@@ -13,6 +13,7 @@ return per trial) and ``winner.json`` (the best trial that ran the whole budget,
 
 from __future__ import annotations
 
+import argparse
 import csv
 import sys
 from pathlib import Path
@@ -39,9 +40,12 @@ def count(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="ppo_search", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="ppo_search", description=__doc__.splitlines()[0],
+                           epilog=__doc__.split("\n", 2)[2],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="fnn", help="zoo model (default %(default)s)")
-    parser.add_argument("--env", default=rllib_iam.WAREHOUSE_ID, help="gymnasium id")
+    parser.add_argument("--env", default=rllib_iam.WAREHOUSE_ID,
+                        help="gymnasium id (default %(default)s)")
     parser.add_argument("--samples", default="24", help="configurations tried (default 24)")
     parser.add_argument("--timesteps", default="1e6",
                         help="transitions for a trial ASHA never stops (default 1e6)")
@@ -51,8 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", default="0", help="training seed of every trial (default 0)")
     parser.add_argument("--search-seed", default="0",
                         help="seed of the random search's draws (default 0)")
-    parser.add_argument("--storage-path", default="runs", help="local folder or URI")
-    parser.add_argument("--name", default="ppo-search", help="experiment name")
+    parser.add_argument("--storage-path", default="runs",
+                        help="local folder or URI (default %(default)s)")
+    parser.add_argument("--name", default="ppo-search",
+                        help="experiment name (default %(default)s)")
     parser.add_argument("--resume", action="store_true", help="continue a stopped search")
     parser.add_argument("--max-concurrent", default="2", help="trials at once (default 2)")
     parser.add_argument("--out", help="folder for space.json, trials.csv and winner.json")

@@ -42,7 +42,8 @@ def count(least: int):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = OneLineParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__.splitlines()[0], epilog=__doc__.split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("checkpoint", help="trial folder, checkpoint_* folder or RLModule folder")
     parser.add_argument("--episodes", type=count(1), default=3, help="episodes to play (3)")

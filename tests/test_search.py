@@ -39,6 +39,13 @@ def test_bad_input_is_one_line_exit_2_before_anything_starts(tmp_path, args, say
     assert not (tmp_path / "s").exists()
 
 
+def test_help_shows_defaults_and_examples():
+    run = search("--help")
+    assert run.returncode == 0
+    assert "python experiments/ppo_search.py --model fnn --samples 24" in run.stdout
+    assert "(default ppo-search)" in run.stdout and "(default 1.25e5)" in run.stdout
+
+
 def test_every_point_of_the_space_is_a_valid_paper_ppo():
     space = space_description()
     for name, domain in space.items():
