@@ -3,12 +3,15 @@
 `ppo_config("iam", total_timesteps=4_000_000)` is all an experiment needs; the returned config
 can still be adjusted with RLlib's own setters before `.build_algo()` or handing it to Tune.
 
-Two variants, picked by name:
+Three variants, picked by name:
 
 - ``paper``: PPO as the authors' code ran it on Warehouse (`PAPER_PPO`, docs/spec/paper.md):
   8 envs x 128 steps per update, minibatch 256, 3 epochs, GAE (0.99, 0.95) cut every 8 steps,
   lr and clip ε decayed linearly to ~0, PPO2 value clipping, no advantage normalisation, no
   gradient clipping, the 100-step time limit treated as terminal. Uses `PaperPPOTorchLearner`.
+- ``tuned``: ``paper`` with the changes a Ray Tune search found (`TUNED_PPO_BY_ENV`; the
+  search, its space and its winner: results/ppo-search/). Same learner and loss code; only the
+  settings differ. Exists for the envs that were searched (Warehouse).
 - ``rllib``: RLlib 2.60's stock `PPOConfig` defaults (lr 5e-5, 30 epochs, λ 1.0, clip 0.3,
   KL penalty, standardised advantages, ...) with the same env, model, update size and
   minibatch size; the time limit is a truncation (bootstrapped), RLlib's reading of it.
@@ -47,7 +50,7 @@ from rllib_iam.ppo import (
 )
 from rllib_iam.sampling import LeanEnvRunner
 
-PPO_VARIANTS = ("paper", "rllib")
+PPO_VARIANTS = ("paper", "tuned", "rllib")
 """Names `ppo_config(ppo=...)` (and the experiments' `--ppo`) accept."""
 
 DECAY_CHOICES = ("paper", "budget")
@@ -127,6 +130,33 @@ over the whole 128-step fragment) and ``seq_len: 32``; epochs 3, minibatch 32 st
 entropy, gamma, lambda as Warehouse's. Budget: 2e6 reference steps (`rllib_iam.grid`)."""
 PAPER_PPO_BY_ENV[rllib_iam.TRAFFIC_ID] = TRAFFIC_PPO
 
+TUNED_PPO_BY_ENV: dict[str, dict[str, Any]] = {
+    # results/ppo-search/winner.json: random search + ASHA over 20 samples of 14 settings,
+    # `fnn`, seed 0, up to 1e6 transitions (tests check the two agree). Against `paper`: 4x
+    # the envs, 1/4 of the fragment (the same 1,024 transitions per update), minibatches of 64
+    # and 10 epochs (160 SGD steps per update, not 12), a higher lr, a smaller entropy bonus,
+    # standardised advantages and gradient clipping; the reference's GAE horizon, value clip,
+    # Adam ε and terminal time limit stay.
+    rllib_iam.WAREHOUSE_ID: {
+        "adam_eps": 1e-08,
+        "clip_param": 0.1,
+        "entropy_coeff": 0.003,
+        "gae_horizon": 8,
+        "grad_clip": 0.5,
+        "lambda_": 0.95,
+        "lr": 0.0003479054405062598,
+        "minibatch_size": 64,
+        "normalize_advantages": True,
+        "num_envs": 32,
+        "num_epochs": 10,
+        "rollout_fragment_length": 32,
+        "time_limit_as_terminal": True,
+        "vf_clip": "max",
+    },
+}
+"""The ``tuned`` variant: `PaperPPO` fields changed from the env's paper settings (the decays
+still run on the paper's clock)."""
+
 
 def paper_ppo_for(env: str) -> PaperPPO:
     """The reference's PPO settings for `env` (Warehouse's where the env has none)."""
@@ -165,12 +195,19 @@ def _check_field(name: str, value: Any) -> Any:
 def ppo_settings(
     env: str = rllib_iam.WAREHOUSE_ID, ppo: str = "paper", overrides: dict | None = None
 ) -> PaperPPO:
-    """The settings variant `ppo` (``paper``) uses on `env`, with `overrides` (`PaperPPO`
-    field -> value, e.g. ``{"adam_eps": 1e-5}``) on top; ValueError on a bad one."""
-    if ppo != "paper":
-        raise ValueError(f"PPO settings exist for the paper variant, not {ppo!r}")
+    """The settings variant `ppo` (``paper`` or ``tuned``) uses on `env`, with `overrides`
+    (`PaperPPO` field -> value, e.g. ``{"adam_eps": 1e-5}``) on top; ValueError on a bad one."""
+    if ppo == "paper":
+        base = paper_ppo_for(env)
+    elif ppo == "tuned":
+        if env not in TUNED_PPO_BY_ENV:
+            raise ValueError(f"no tuned PPO for {env}; it exists for "
+                             f"{', '.join(TUNED_PPO_BY_ENV)} (results/ppo-search/)")
+        base = dataclasses.replace(paper_ppo_for(env), **TUNED_PPO_BY_ENV[env])
+    else:
+        raise ValueError(f"PPO settings exist for the paper and tuned variants, not {ppo!r}")
     checked = {name: _check_field(name, value) for name, value in (overrides or {}).items()}
-    return dataclasses.replace(paper_ppo_for(env), **checked)
+    return dataclasses.replace(base, **checked)
 
 
 def decay_end(decay_over: int | str, total_timesteps: int, settings: PaperPPO) -> int:

@@ -137,6 +137,9 @@ def test_existing_experiment_is_refused_and_left_alone(smoke):
         (["--timesteps", "1.5e0"], "must be a positive integer"),
         (["--timesteps", "1e400"], "must be a positive integer"),
         (["--ppo", "trpo"], "unknown --ppo 'trpo'"),
+        (["--ppo", "tuned", "--env", "rllib_iam/Traffic-v0"],
+         "--ppo tuned: no tuned PPO for rllib_iam/Traffic-v0"),
+        (["--ppo", "tuned", "--ppo-config", '{"vf_clip": "min"}'], "vf_clip must be one of"),
         (["--storage-path", "ftp://host/x"], "unsupported storage URI scheme 'ftp'"),
         (["--storage-path", "/proc/version"], "is not a writable folder"),
         (["--name", "nothing-here", "--resume"], "nothing to resume"),
@@ -348,3 +351,36 @@ def test_progress_prints_the_first_result_then_at_most_every_interval_and_the_en
     assert lines == ["progress lstm_seed0: 33.3% of 3,072 transitions (1,024), 1/s, ETA 34m08s",
                      "progress lstm_seed0: 100.0% of 3,072 transitions (3,072), 1/s, "
                      "done in 51m12s"]
+def test_tuned_ppo_trains_resumes_and_refuses_a_different_variant_on_resume(tmp_path, capsys):
+    """``--ppo tuned`` through the real command: its layout and settings reach the trial, a
+    resume with the same flags reruns nothing, one with ``--ppo paper`` is refused."""
+    from rllib_iam.training import ppo_settings
+
+    tuned = ppo_settings(ppo="tuned")
+    update = tuned.num_envs * tuned.rollout_fragment_length
+    args = ["--models", "fnn", "--seeds", "1", "--timesteps", str(2 * update), "--ppo", "tuned",
+            "--storage-path", str(tmp_path), "--name", "tuned", "--no-analysis"]
+    figure5(*args)
+    trial = tmp_path / "tuned" / "fnn_seed0"
+    params = json.loads((trial / "params.json").read_text())
+    assert params["ppo"] == "tuned" and params["decay_over"] == "paper"
+    assert iterations(trial) == [1, 2]
+    record = json.loads((trial / "result.json").read_text().splitlines()[-1])[FIGURE5]
+    assert record["transitions"] == 2 * update
+    assert record["lr"] == pytest.approx(tuned.lr, rel=1e-3)  # 1/4,000 of the way to ~0
+    again = figure5(*args, "--resume")
+    assert "1 of 1 trials finished" in again.stdout and iterations(trial) == [1, 2]
+    with pytest.raises(SystemExit) as exit_:
+        script().main(["--storage-path", str(tmp_path), "--name", "tuned", "--resume",
+                       "--ppo", "paper"])
+    assert exit_.value.code == 2
+    assert "--ppo asks for ppo paper (stored: tuned)" in capsys.readouterr().err
+
+
+def test_help_shows_defaults_and_examples(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        script().main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    assert "python experiments/figure5.py --profile smoke" in out  # the docstring's examples
+    assert "(default runs)" in out and "(default paper)" in out

@@ -7,6 +7,7 @@ hand; the code paths are the same as with the paper's 0.99 / 0.95.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -39,6 +40,8 @@ from rllib_iam.ppo import (
 )
 from rllib_iam.ppo.gae import horizon_cuts
 from rllib_iam.ppo.padding import ArrayZeroPad, split_and_zero_pad_arrays
+
+ROOT = Path(__file__).resolve().parent.parent
 
 OBS_SPACE = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
 ACT_SPACE = gym.spaces.Discrete(2)
@@ -584,11 +587,42 @@ def test_ppo_config_paper_settings():
     assert stock.train_batch_size_per_learner == 1024 and stock.minibatch_size == 256
 
 
+def test_tuned_is_the_committed_search_winner_over_the_paper_settings():
+    """``tuned`` = ``paper`` + results/ppo-search/winner.json's settings, nothing else."""
+    import dataclasses
+    import json
+
+    from rllib_iam import WAREHOUSE_ID
+    from rllib_iam.training import PAPER_PPO, TUNED_PPO_BY_ENV, ppo_config, ppo_settings
+
+    winner = json.loads((ROOT / "results" / "ppo-search" / "winner.json").read_text())
+    assert TUNED_PPO_BY_ENV[WAREHOUSE_ID] == winner["ppo_config"]
+    tuned = ppo_settings(WAREHOUSE_ID, "tuned")
+    assert tuned == dataclasses.replace(PAPER_PPO, **winner["ppo_config"])
+    assert ppo_settings(WAREHOUSE_ID, "tuned", {"lr": 1e-4}).lr == 1e-4  # --ppo-config on top
+    config = ppo_config("fnn", total_timesteps=4_000_000, ppo="tuned")
+    assert config.learner_class is PaperPPOTorchLearner
+    assert config.num_envs_per_env_runner == tuned.num_envs
+    assert config.rollout_fragment_length == tuned.rollout_fragment_length
+    assert (config.minibatch_size, config.num_epochs) == (tuned.minibatch_size, tuned.num_epochs)
+    assert config.lr == [[0, tuned.lr], [32_000_000, PAPER_PPO.lr_final]]  # the paper's clock
+    assert config.learner_config_dict[CLIP_PARAM_SCHEDULE][0] == [0, tuned.clip_param]
+    assert config.learner_config_dict[GAE_HORIZON] == tuned.gae_horizon
+    assert config.learner_config_dict[NORMALIZE_ADVANTAGES] is tuned.normalize_advantages
+    assert config.learner_config_dict[VF_CLIP] == tuned.vf_clip
+    assert config.learner_config_dict[ADAM_EPS] == tuned.adam_eps
+    assert (config.entropy_coeff, config.grad_clip) == (tuned.entropy_coeff, tuned.grad_clip)
+    assert config.lambda_ == tuned.lambda_
+    assert config.env_config["time_limit_as_terminal"] is tuned.time_limit_as_terminal
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         (dict(model="nope"), "unknown model 'nope'; valid: "),
-        (dict(ppo="sb3"), "unknown ppo variant 'sb3'; valid: paper, rllib"),
+        (dict(ppo="sb3"), "unknown ppo variant 'sb3'; valid: paper, tuned, rllib"),
+        (dict(ppo="tuned", env="rllib_iam/Traffic-v0"), "no tuned PPO for rllib_iam/Traffic-v0"),
+        (dict(ppo="tuned", ppo_overrides={"vf_clip": "min"}), "vf_clip must be one of"),
         (dict(env="CartPole-v1"), "unknown env 'CartPole-v1'; valid: .*rllib_iam/Warehouse-v0"),
         (dict(total_timesteps=0), "total_timesteps must be an integer >= 1"),
         (dict(num_envs=2, rollout_fragment_length=8), r"minibatch_size \(256\) must be <="),
