@@ -23,8 +23,11 @@ def test_committed_results_load_and_regenerate_their_table(folder):
         warnings.simplefilter("error", AnalysisWarning)  # every committed trial is clean
         frame = load_runs(str(folder / "trials"))
     assert bool(frame["complete"].all())
+    # seeds run in order: each model's seeds are the first ones of the model with the most
+    # (a grid may give some models fewer seeds, never other ones)
     seeds = frame.groupby("model")["seed"].apply(lambda s: tuple(sorted(set(s))))
-    assert seeds.nunique() == 1, seeds  # every model has the same seeds (run in seed order)
+    longest = max(seeds, key=len)
+    assert all(s == longest[: len(s)] for s in seeds), seeds
     if (folder / "stages.csv").exists():  # a comparison of PPO variants (analysis.stages)
         committed = pd.read_csv(folder / "stages.csv")
         marks = [int(c.split("@")[1]) for c in committed.columns if c.startswith("mean@")]
