@@ -122,6 +122,19 @@ def test_aws_nodes_boot_a_named_current_ubuntu_and_install_docker_first():
     assert "ssm:GetParameters" in (CLUSTER / "README.md").read_text()
 
 
+def test_gcp_nodes_boot_the_ubuntu_image_family_and_install_docker_first():
+    """The GCP nodes name Canonical's public Ubuntu 22.04 family, which has no Docker, so the
+    config installs docker.io before the `docker:` section needs it (as on AWS)."""
+    config = prepared("gcp.yaml")
+    for node in config["available_node_types"].values():
+        (disk,) = node["node_config"]["disks"]
+        assert disk["initializeParams"]["sourceImage"] == (
+            "projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts"
+        )
+    init = " ".join(config["initialization_commands"])
+    assert "apt-get install -y -q docker.io" in init and "usermod -aG docker" in init
+
+
 @pytest.mark.parametrize("name", ["aws.yaml", "gcp.yaml"])
 def test_cloud_configs_autoscale_to_the_paper_grid(name):
     config = prepared(name)
