@@ -303,9 +303,9 @@ def _formatted(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def _markdown_table(t: pd.DataFrame) -> str:
-    shown = _formatted(t)
-    header = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns) + "\n"
-    return header + "".join("| " + " | ".join(map(str, r)) + " |\n" for r in shown.to_numpy())
+    """`t` as a GitHub Markdown table (pandas through tabulate), its cells as `_formatted`
+    writes them (no re-parsing of the numbers)."""
+    return _formatted(t).to_markdown(index=False, tablefmt="github", disable_numparse=True) + "\n"
 
 
 CAPTION = (

@@ -5,6 +5,13 @@ trial's config from ``params.json`` (model, seed, env, timesteps, ppo) and one r
 iteration from ``result.json`` (or ``progress.csv`` when that is all there is). Damage costs only
 the damaged part: each problem is one `AnalysisWarning` naming the trial, and `ResultsError` is
 raised only when nothing usable is left.
+
+Why not `tune.ExperimentAnalysis` / `ResultGrid.get_dataframe()`: they load an experiment only
+through its Tune state (``experiment_state-*.json``), which a folder of exported trials, a copy
+without checkpoints or a partly synced cloud folder may lack, and they fail or drop a trial
+without saying which part was damaged; both need the driver's Ray version to unpickle the state.
+Reading the two files Tune writes per trial works for all of those. Resuming uses Tune's own
+`Tuner.can_restore` and `Tuner.restore` (`experiments/figure5.py`, `rllib_iam.grid`).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ def stage_table(frame: pd.DataFrame, marks=MARKS, window: float = WINDOW) -> pd.
 def markdown(t: pd.DataFrame, marks=MARKS, window: float = WINDOW) -> str:
     head = ["curve"] + [f"return at {m / 1e6:g}M" for m in marks] + [
         "entropy (end)", "vf explained var (end)", "clip fraction (end)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for _, row in t.iterrows():
         cells = [f"`{row['model']}`"]
         for m in marks:
@@ -82,11 +82,13 @@ def markdown(t: pd.DataFrame, marks=MARKS, window: float = WINDOW) -> str:
             spread = f" ± {std:.2f}" if np.isfinite(std) else ""
             cells.append(f"{row[f'mean@{int(m)}']:.2f}{spread} ({int(n)})")
         cells += [f"{row[c]:.3f}" if np.isfinite(row[c]) else "—" for c in SHOWN]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    table = pd.DataFrame(rows, columns=head).to_markdown(
+        index=False, tablefmt="github", disable_numparse=True)
     note = (f"\nReturn at X: mean ± std over seeds (their number in brackets) of each seed's "
             f"mean episode return over the transitions in (X - {window:,.0f}, X]; diagnostics: "
             "mean over seeds of the last window of each run.\n")
-    return "\n".join(lines) + "\n" + note
+    return table + "\n" + note
 
 
 def plot(frame: pd.DataFrame, window: float = WINDOW):

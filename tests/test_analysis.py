@@ -373,8 +373,15 @@ def test_cli_writes_figure_tables_and_warnings(grid, tmp_path):
     assert run.stderr.strip().splitlines() == [
         "warning: exp/iam_seed2: no readable params.json; model and seed taken from the folder "
         "name, budget unknown"]
-    assert "| Warehouse | iam | 3 | 21.00 |" in run.stdout and "**Verdict**" in run.stdout
+    assert ["Warehouse", "iam", "3", "21.00"] in [r[:4] for r in markdown_rows(run.stdout)]
+    assert "**Verdict**" in run.stdout
     assert (out / "table.md").read_text() in run.stdout
+
+
+def markdown_rows(text: str) -> list[list[str]]:
+    """The cells of every Markdown table row in `text` (header and separator rows included)."""
+    return [[c.strip() for c in line.strip()[1:-1].split("|")]
+            for line in text.splitlines() if line.startswith("|") and line.endswith("|")]
 
 
 def run_notebook(path: Path, parameters: dict) -> str:

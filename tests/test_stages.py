@@ -47,7 +47,9 @@ def test_the_command_writes_table_and_figure_and_refuses_bad_points(tmp_path):
     run = subprocess.run([*cmd, "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
                          text=True)
     assert run.returncode == 0, run.stderr
-    assert "| `fnn` |" in (tmp_path / "out" / "stages.md").read_text()
+    rows = [line.split("|")[1].strip() for line in
+            (tmp_path / "out" / "stages.md").read_text().splitlines() if line.startswith("|")]
+    assert rows[0] == "curve" and "`fnn`" in rows[2:]
     assert (tmp_path / "out" / "curves.png").stat().st_size > 0
     bad = subprocess.run([*cmd[:-2], "--at", "soon", "--out", str(tmp_path / "x")], cwd=ROOT,
                          capture_output=True, text=True)
