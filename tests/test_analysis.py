@@ -399,6 +399,7 @@ def run_notebook(path: Path, parameters: dict) -> str:
                    for o in c.outputs)
 
 
+@pytest.mark.slow
 def test_notebook_default_folder_is_the_committed_results():
     """A fresh clone has no runs/: the notebook as shipped reads results/warehouse-blog."""
     printed = run_notebook(ROOT / "analysis" / "figure5.ipynb", {"REPS": 50})
@@ -407,6 +408,7 @@ def test_notebook_default_folder_is_the_committed_results():
     assert "iam beats gru with probability 0.20" in printed
 
 
+@pytest.mark.slow
 def test_notebook_runs_top_to_bottom(grid):
     (grid / "gru_seed1" / "params.json").unlink()
     printed = run_notebook(ROOT / "analysis" / "figure5.ipynb",

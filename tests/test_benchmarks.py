@@ -31,6 +31,7 @@ def rows(out: str, start: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith(start)]
 
 
+@pytest.mark.slow
 def test_env_speed_pairs_scalar_and_vector_per_size():
     out = bench("env_speed.py", "--seconds", "0.2", "--slice", "0.05", "--sizes", "1,64")
     (scalar,) = rows(out, "| scalar")
@@ -46,6 +47,7 @@ def test_env_speed_refuses_a_slice_longer_than_its_budget():
     assert run.returncode == 2 and "--slice must be" in run.stderr
 
 
+@pytest.mark.slow
 def test_train_throughput_times_project_stock_and_bound():
     out = bench("train_throughput.py", "--models", "fnn", "--layouts", "8x128",
                 "--iterations", "1", "--warmup", "1")
@@ -54,12 +56,8 @@ def test_train_throughput_times_project_stock_and_bound():
         assert rate(row, 3) > 0, row  # total ms per update
 
 
-def test_stock_can_run_the_feedforward_models_own_widths():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import train_throughput as tt
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def test_stock_can_run_the_feedforward_models_own_widths(benchmark_module):
+    tt = benchmark_module("train_throughput")
     same = tt.stock_config("fnn8", 8, 128, 0, widths="model").model_config
     assert same["fcnet_hiddens"] == [640, 256] and same["fcnet_activation"] == "relu"
     assert tt.stock_config("fnn8", 8, 128, 0).model_config["fcnet_hiddens"] == [256, 256]
@@ -68,6 +66,7 @@ def test_stock_can_run_the_feedforward_models_own_widths():
     assert lstm.model_config["use_lstm"] and lstm.env_config == {"frame_stack": 8}
 
 
+@pytest.mark.slow
 def test_model_speed_compares_the_recurrent_call_with_the_fused_cell():
     out = bench("model_speed.py", "--models", "iam", "--rounds", "1")
     speed, fused = rows(out, "| `iam` |")  # the speed table, then the fused-cell table
@@ -75,6 +74,7 @@ def test_model_speed_compares_the_recurrent_call_with_the_fused_cell():
     assert rate(fused, 1) > 0 and rate(fused, 2) > 0
 
 
+@pytest.mark.slow
 def test_traffic_speed_runs_the_sumo_env():
     pytest.importorskip("libsumo")
     out = bench("traffic_speed.py", "--seconds", "0.2", "--sizes", "1")
@@ -82,6 +82,7 @@ def test_traffic_speed_runs_the_sumo_env():
     assert rate(row, 3) > 0
 
 
+@pytest.mark.slow
 def test_atari_throughput_trains_one_update():
     out = bench("atari_throughput.py", "--models", "fnn", "--iterations", "1",
                 "--env-seconds", "0.2")

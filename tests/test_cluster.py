@@ -447,6 +447,7 @@ def test_a_wrong_or_missing_token_is_refused(two_node_cluster):
     assert jobs.returncode == 0 and "intruder" not in jobs.stdout + jobs.stderr
 
 
+@pytest.mark.slow
 def test_smoke_grid_through_ray_job_submit_runs_trials_on_both_nodes(two_node_cluster):
     cluster = two_node_cluster
     storage = cluster.root / "storage"

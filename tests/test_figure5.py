@@ -198,6 +198,7 @@ def test_bad_input_through_the_real_command(tmp_path):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_fnn_learns_well_above_random(tmp_path):
     """60 paper-PPO updates (61,440 transitions), seed 0: the random policy scores 9.4."""
     figure5("--models", "fnn", "--seeds", "1", "--timesteps", str(60 * 1024),
@@ -255,6 +256,7 @@ def wandb_history(run_file: Path) -> list[dict]:
     return rows
 
 
+@pytest.mark.slow
 def test_track_wandb_and_mlflow_log_every_iteration_offline_and_resume(tmp_path):
     """Offline by default: no account, no server; the wandb run and the MLflow store hold
     both iterations of the trial, and --resume takes --track too."""
@@ -351,6 +353,7 @@ def test_progress_prints_the_first_result_then_at_most_every_interval_and_the_en
     assert lines == ["progress lstm_seed0: 33.3% of 3,072 transitions (1,024), 1/s, ETA 34m08s",
                      "progress lstm_seed0: 100.0% of 3,072 transitions (3,072), 1/s, "
                      "done in 51m12s"]
+@pytest.mark.slow
 def test_tuned_ppo_trains_resumes_and_refuses_a_different_variant_on_resume(tmp_path, capsys):
     """``--ppo tuned`` through the real command: its layout and settings reach the trial, a
     resume with the same flags reruns nothing, one with ``--ppo paper`` is refused."""

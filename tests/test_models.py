@@ -267,6 +267,7 @@ def ray_session():
         ray.shutdown()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, extra",
     [pytest.param(n, {}, id=n) for n in WAREHOUSE_MODELS]

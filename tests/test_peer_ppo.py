@@ -46,12 +46,9 @@ def test_an_existing_file_is_never_overwritten(tmp_path):
     assert not (tmp_path / "sb3_seed0.csv.gz").exists()  # refused before any training
 
 
-def test_without_sb3_the_script_says_so_in_one_line(tmp_path, monkeypatch, capsys):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import peer_ppo
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+def test_without_sb3_the_script_says_so_in_one_line(tmp_path, monkeypatch, capsys,
+                                                     benchmark_module):
+    peer_ppo = benchmark_module("peer_ppo")
     monkeypatch.setitem(sys.modules, "stable_baselines3", None)
     with pytest.raises(SystemExit) as exit_:
         peer_ppo.main(["--out", str(tmp_path)])
@@ -60,6 +57,7 @@ def test_without_sb3_the_script_says_so_in_one_line(tmp_path, monkeypatch, capsy
     assert "pip install stable-baselines3==2.9.2" in err
 
 
+@pytest.mark.slow
 def test_a_tiny_run_writes_a_tidy_curve_the_analysis_reads(tmp_path):
     out = tmp_path / "peer"
     run = peer("--out", str(out), "--seeds", "1", "--first-seed", "4", "--timesteps", "2048",
@@ -95,6 +93,7 @@ def test_a_tiny_run_writes_a_tidy_curve_the_analysis_reads(tmp_path):
         [0.1 + (1e-5 - 0.1) * k * 1024 / 32e6 for k in (1, 2)])
 
 
+@pytest.mark.slow
 def test_one_command_runs_both_sides_and_compares_them(tmp_path):
     """The default: SB3 and this project's fnn (through experiments/figure5.py and
     analysis.export), the same seed and budget, one table."""

@@ -317,6 +317,7 @@ def test_array_padding_equals_rllibs(items):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_config", [{}, {"shared_trunk": False}])
 def test_array_zero_pad_gives_the_stock_learner_batch(model_config):
     """The learner pipeline with `ArrayZeroPad` and with RLlib's stock padding connector, on the
@@ -644,6 +645,7 @@ def test_ppo_config_rejects_bad_input(kwargs, message):
         ppo_config(kwargs.pop("model"), **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ppo", ["paper", "rllib"])
 def test_one_training_iteration(ray_local, monkeypatch, ppo):
     """One iteration through a remote env runner: 2 envs x 120 steps, so each env's fragment
@@ -718,6 +720,7 @@ def trained_weights(model: str, fast: bool, iterations: int = 2) -> tuple[dict, 
         algo.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["iam", "fnn8"])
 def test_the_fast_pieces_train_to_rllibs_weights_bit_for_bit(ray_local, model):
     """`LeanEnvRunner`, `ArrayZeroPad` and the fused gradient check against RLlib's stock env
@@ -730,6 +733,7 @@ def test_the_fast_pieces_train_to_rllibs_weights_bit_for_bit(ray_local, model):
     assert fast_returns == stock_returns and fast_returns[-1] is not None
 
 
+@pytest.mark.slow
 def test_a_non_finite_gradient_takes_rllibs_own_path(ray_local, monkeypatch):
     from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 

@@ -18,11 +18,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pyarrow.fs
+import pytest
 from ray.tune.logger import JsonLoggerCallback
 
 from analysis.load import AnalysisWarning, load_runs
 from rllib_iam.grid import CsvLog, JsonLog, checkpoint_damage
 from tests.test_figure5 import ROOT, SCRIPT, figure5, iterations
+
+pytestmark = pytest.mark.slow  # every test here starts Ray and trains
 
 FAULTS = ROOT / "tests" / "faults"
 BUDGET = ["--profile", "smoke", "--timesteps", "4096", "--no-analysis"]

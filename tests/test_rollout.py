@@ -58,6 +58,7 @@ def test_smoke_grid_on_flickering_pong(pong_smoke: Path) -> None:
     assert params["env"] == PONG
 
 
+@pytest.mark.slow
 def test_rollout_of_the_attention_checkpoint_writes_a_playable_gif(pong_smoke, tmp_path) -> None:
     out = tmp_path / "pong.gif"
     run = script("rollout.py", str(pong_smoke / "iam_attention_seed0"), "--episodes", "2",

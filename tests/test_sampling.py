@@ -13,6 +13,8 @@ import rllib_iam
 from rllib_iam.sampling import LeanEnvRunner
 from rllib_iam.training import ppo_config
 
+pytestmark = pytest.mark.slow  # every test here starts Ray and trains
+
 SKIP = {"id_", "_start_time", "_last_step_time"}
 
 

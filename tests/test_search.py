@@ -57,6 +57,7 @@ def test_every_point_of_the_space_is_a_valid_paper_ppo():
     assert max(space["minibatch_size"]["choice"]) <= smallest
 
 
+@pytest.mark.slow
 def test_a_tiny_search_writes_its_trials_and_winner_and_resumes(tmp_path):
     storage, out = tmp_path / "s", tmp_path / "out"
     # 8,192 transitions: every layout of the space (up to 32 envs) ends its first 100-step

@@ -137,6 +137,7 @@ def test_clean_light_goes_to_the_green_asked_for_after_the_yellow():
 
 
 # -- episodes, seeds, vector env ------------------------------------------------------------
+@pytest.mark.slow
 def test_random_policy_plays_full_episodes_with_the_spec_return():
     """8 random episodes of 250 steps (seeds 0-7, 4 at a time); the spec: a uniformly random
     policy scores about -41."""
@@ -156,6 +157,7 @@ def test_random_policy_plays_full_episodes_with_the_spec_return():
     assert -46 < returns.mean() < -36, returns
 
 
+@pytest.mark.slow
 def test_same_seed_same_episodes_across_processes_and_autoreset():
     """Two vector envs side by side in one process (the first's sub-env 0 in this process, the
     rest in worker processes) give the same episodes; a NEXT_STEP autoreset gives zeros."""
@@ -180,6 +182,7 @@ def test_same_seed_same_episodes_across_processes_and_autoreset():
     assert not np.array_equal(rew_a[:100], rew_c)
 
 
+@pytest.mark.slow
 def test_neighbouring_workers_share_episodes_unless_clean():
     """Quirk 3: sub-env 0's second episode is sub-env 1's first (seed s + i + k)."""
     north = np.zeros((2 * EPISODE_LENGTH + 1, 2), dtype=np.int64)
