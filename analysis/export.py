@@ -27,6 +27,7 @@ import pandas as pd
 
 from analysis.load import TIDY_COLUMNS, AnalysisWarning, ResultsError, load_runs
 from rllib_iam.cli import OneLineParser
+from rllib_iam.schema import trial_name
 
 FLOAT_FORMAT = "%.8g"
 """Eight significant digits: exact for every count, far below the returns' seed noise."""
@@ -37,7 +38,7 @@ def file_name(model: str, seed: int, env: str, ppo: str, envs: int, ppos: int) -
     exported together (their names would clash otherwise)."""
     parts = [env.split("/")[-1]] if envs > 1 else []
     parts += [ppo] if ppos > 1 else []
-    return "-".join([*parts, f"{model}_seed{seed}"]) + ".csv.gz"
+    return "-".join([*parts, trial_name(model, seed)]) + ".csv.gz"
 
 
 def tidy_bytes(trial: pd.DataFrame) -> bytes:

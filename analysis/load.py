@@ -27,8 +27,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-FIGURE5 = "figure5"
-"""The result key rllib_iam.grid logs each iteration's record under (kept in sync by a test)."""
+from rllib_iam.schema import (
+    DIAGNOSTICS,
+    FIGURE5,
+    LEARNER_RESULTS,
+    PARAMS,
+    REFERENCE_STEPS,
+    RETURN,
+    TRANSITIONS,
+    TRANSITIONS_PER_S,
+    TRIAL_NAME,
+    WALL_TIME,
+)
+
 SCHEMES = ("s3", "gs", "gcs", "file")
 """URI schemes read through pyarrow's filesystems; anything else is refused."""
 ENVS_PER_REFERENCE_STEP = 8
@@ -39,32 +50,23 @@ DEFAULT_ENV = "rllib_iam/Warehouse-v0"
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "iteration": ("training_iteration",),
-    "transitions": (f"{FIGURE5}/transitions", "env_runners/num_env_steps_sampled_lifetime"),
-    "reference_steps": (f"{FIGURE5}/reference_steps",),
-    "episode_return_mean": (f"{FIGURE5}/episode_return_mean", "env_runners/episode_return_mean"),
-    "wall_time_s": (f"{FIGURE5}/wall_time_s", "time_total_s"),
-    "transitions_per_s": (f"{FIGURE5}/transitions_per_s",),
-    "params": (f"{FIGURE5}/params",),
-    "entropy": (f"{FIGURE5}/entropy", "learners/default_policy/entropy"),
-    "vf_explained_var": (f"{FIGURE5}/vf_explained_var",
-                         "learners/default_policy/vf_explained_var"),
-    "vf_loss": (f"{FIGURE5}/vf_loss", "learners/default_policy/vf_loss"),
-    "policy_loss": (f"{FIGURE5}/policy_loss", "learners/default_policy/policy_loss"),
-    "clip_fraction": (f"{FIGURE5}/clip_fraction", "learners/default_policy/clip_fraction"),
-    "kl": (f"{FIGURE5}/kl", "learners/default_policy/mean_kl_loss"),
-    "lr": (f"{FIGURE5}/lr", "learners/default_policy/default_optimizer_learning_rate"),
-    "clip_param": (f"{FIGURE5}/clip_param", "learners/default_policy/curr_clip_param"),
+    TRANSITIONS: (f"{FIGURE5}/{TRANSITIONS}", "env_runners/num_env_steps_sampled_lifetime"),
+    REFERENCE_STEPS: (f"{FIGURE5}/{REFERENCE_STEPS}",),
+    RETURN: (f"{FIGURE5}/{RETURN}", "env_runners/episode_return_mean"),
+    WALL_TIME: (f"{FIGURE5}/{WALL_TIME}", "time_total_s"),
+    TRANSITIONS_PER_S: (f"{FIGURE5}/{TRANSITIONS_PER_S}",),
+    PARAMS: (f"{FIGURE5}/{PARAMS}",),
+    **{name: (f"{FIGURE5}/{name}", f"{LEARNER_RESULTS}/{key}")
+       for name, key in DIAGNOSTICS.items()},
 }
 """Tidy column -> the result names it may come from, preferred first. Names are checked, never
 positions: RLlib renames its metrics between versions, and the grid's own record comes first."""
 REQUIRED = ("iteration", "transitions", "episode_return_mean")
-DIAGNOSTIC_COLUMNS = ("entropy", "vf_explained_var", "vf_loss", "policy_loss", "clip_fraction",
-                      "kl", "lr", "clip_param")
+DIAGNOSTIC_COLUMNS = tuple(DIAGNOSTICS)
 """The learner's diagnostics (rllib_iam.grid.DIAGNOSTICS): optional, NaN in trials and tidy
 files from before they were logged."""
 TRIAL_FILES = frozenset({"result.json", "progress.csv", "params.json"})
 TUNE_STATE = re.compile(r"^(experiment_state-.*\.json|basic-variant-state-.*\.json|tuner\.pkl)$")
-TRIAL_NAME = re.compile(r"^(?P<model>.+)_seed(?P<seed>\d+)$")
 CONFIG_COLUMNS = ("trial", "model", "seed", "env", "ppo", "budget", "complete")
 TIDY_COLUMNS = (*CONFIG_COLUMNS, *COLUMNS)
 """The tidy frame's columns, in order; also the header of an exported tidy file."""

@@ -31,38 +31,24 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.result import TIME_THIS_ITER_S, TIME_TOTAL_S
 
 import rllib_iam
+from rllib_iam import schema
 from rllib_iam.envs.atari import GAME_SCORE
 from rllib_iam.models import count_params
+from rllib_iam.schema import (
+    DIAGNOSTICS,
+    FIGURE5,
+    PARAMS,
+    REFERENCE_STEPS,
+    RETURN,
+    RETURN_LATEST,
+    TRANSITIONS,
+    TRANSITIONS_PER_S,
+    WALL_TIME,
+)
 from rllib_iam.tracking import Progress, tracking_callbacks
 from rllib_iam.training import paper_ppo_for, ppo_config, ppo_settings
 
-FIGURE5 = "figure5"
-"""Result key under which each iteration's Figure 5 record is logged."""
-TRANSITIONS = "transitions"
-REFERENCE_STEPS = "reference_steps"
-RETURN = "episode_return_mean"
-RETURN_LATEST = "episode_return_latest"
-"""The latest finite `RETURN`: an iteration in which no episode ended (fragments shorter than
-an episode) has a NaN return; this key keeps the one before, for ASHA to compare."""
-WALL_TIME = "wall_time_s"
-TRANSITIONS_PER_S = "transitions_per_s"
-PARAMS = "params"
 STOP_METRIC = f"{ENV_RUNNER_RESULTS}/{NUM_ENV_STEPS_SAMPLED_LIFETIME}"
-
-DIAGNOSTICS: dict[str, str] = {
-    "entropy": "entropy",
-    "vf_explained_var": "vf_explained_var",
-    "vf_loss": "vf_loss",
-    "policy_loss": "policy_loss",
-    "clip_fraction": "clip_fraction",
-    "kl": "mean_kl_loss",
-    "lr": "default_optimizer_learning_rate",
-    "clip_param": "curr_clip_param",
-}
-"""The learner diagnostics each iteration's record carries (name -> RLlib's key under
-``learners/<module>``); a key the learner does not log (e.g. ``clip_fraction`` with
-``--ppo rllib``) is NaN. Losses, entropy, KL and clip fraction are means over the update's
-last SGD step's minibatch (RLlib's window 1), lr and ε the values after the update."""
 
 
 @dataclass(frozen=True)
@@ -312,7 +298,8 @@ def _logged_time(fs, trial_dir: str, iteration: int) -> float:
 
 
 def trial_name(trial: Any) -> str:
-    return f"{trial.config['model']}_seed{trial.config['seed']}"
+    """Tune's trial name and folder for a trial of the grid (`rllib_iam.schema.trial_name`)."""
+    return schema.trial_name(trial.config["model"], trial.config["seed"])
 
 
 def experiment_exists(storage_path: str, name: str) -> bool:

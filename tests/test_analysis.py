@@ -23,6 +23,7 @@ from analysis.stats import (
     table,
     verdict,
 )
+from rllib_iam.schema import TRIAL_NAME, trial_name
 
 ROOT = Path(__file__).resolve().parent.parent
 WAREHOUSE, TRAFFIC = "rllib_iam/Warehouse-v0", "rllib_iam/Traffic-v0"
@@ -415,3 +416,11 @@ def test_notebook_runs_top_to_bottom(grid):
                            {"RUNS": [str(grid)], "REPS": 50})
     assert "warning: exp/gru_seed1: no readable params.json" in printed
     assert "Warehouse at 10,240 transitions per trial" in printed
+
+
+@pytest.mark.parametrize("model", ["iam", "gru@214k", "iam_static", "fnn8"])
+def test_the_grids_trial_names_parse_back_to_model_and_seed(model):
+    """The grid names trials with `rllib_iam.schema.trial_name`; the analysis parses them with
+    `TRIAL_NAME` (folders without a readable params.json)."""
+    match = TRIAL_NAME.match(trial_name(model, 12))
+    assert match and match["model"] == model and match["seed"] == "12"

@@ -1,0 +1,48 @@
+"""The result schema the grid writes and the analysis reads, defined once.
+
+Each training iteration's result carries a record under `FIGURE5` (`rllib_iam.grid` writes it);
+`analysis.load` turns a trial's records into one tidy row per iteration. Trials are named
+`trial_name(model, seed)`, which `TRIAL_NAME` parses back. This module imports nothing of Ray,
+so the analysis can read results without it.
+"""
+
+from __future__ import annotations
+
+import re
+
+FIGURE5 = "figure5"
+"""Result key under which each iteration's Figure 5 record is logged."""
+TRANSITIONS = "transitions"
+REFERENCE_STEPS = "reference_steps"
+RETURN = "episode_return_mean"
+RETURN_LATEST = "episode_return_latest"
+"""The latest finite `RETURN`: an iteration in which no episode ended (fragments shorter than
+an episode) has a NaN return; this key keeps the one before, for ASHA to compare."""
+WALL_TIME = "wall_time_s"
+TRANSITIONS_PER_S = "transitions_per_s"
+PARAMS = "params"
+
+DIAGNOSTICS: dict[str, str] = {
+    "entropy": "entropy",
+    "vf_explained_var": "vf_explained_var",
+    "vf_loss": "vf_loss",
+    "policy_loss": "policy_loss",
+    "clip_fraction": "clip_fraction",
+    "kl": "mean_kl_loss",
+    "lr": "default_optimizer_learning_rate",
+    "clip_param": "curr_clip_param",
+}
+"""The learner diagnostics each iteration's record carries (name -> RLlib's key under
+``learners/<module>``); a key the learner does not log (e.g. ``clip_fraction`` with
+``--ppo rllib``) is NaN. Losses, entropy, KL and clip fraction are means over the update's
+last SGD step's minibatch (RLlib's window 1), lr and ε the values after the update."""
+LEARNER_RESULTS = "learners/default_policy"
+"""Where RLlib logs the single-module learner's metrics in a result (the `DIAGNOSTICS` keys)."""
+
+TRIAL_NAME = re.compile(r"^(?P<model>.+)_seed(?P<seed>\d+)$")
+"""A trial folder's name, `trial_name`'s output: the model's label and the seed."""
+
+
+def trial_name(model: str, seed: int) -> str:
+    """The name (and folder) of the grid's trial of `model` with `seed`: ``iam_seed3``."""
+    return f"{model}_seed{seed}"
