@@ -43,6 +43,7 @@ from analysis.stats import (
     verdict,
 )
 from rllib_iam.cli import OneLineParser
+from rllib_iam.envs.registry import find
 
 __all__ = ["FIGURE5", "curves", "load_runs", "main", "plot", "plot_seeds", "table",
            "write_report"]
@@ -161,14 +162,9 @@ def _palette(models) -> dict[str, tuple]:
 
 def _heuristics(env: str) -> dict[str, float]:
     """The heuristic policies' returns with the paper's quirks, from the env's committed table
-    ``results/heuristics/<env>.csv`` (experiments/heuristics.py); none where it has no table."""
-    try:
-        from rllib_iam.heuristics import RESULTS_CSV, load_reference
-
-        reference = load_reference(RESULTS_CSV.parent / f"{env_label(env).lower()}.csv")
-    except (ImportError, OSError, KeyError, ValueError):
-        return {}
-    return {p: mean for (p, quirks), mean in reference.items() if quirks}
+    (`EnvSpec.heuristics_table`, experiments/heuristics.py); none where it has no table."""
+    spec = find(env)
+    return spec.heuristic_returns() if spec else {}
 
 
 def _label_lines(ax, lines: dict[str, float]) -> None:

@@ -18,27 +18,20 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import DEFAULT_ENV, FINAL_FRACTION
+from rllib_iam.envs.registry import find
 
 REFERENCE_MODEL = "iam"
 REPS = 2000
 """Bootstrap replications (rliable's examples use 2000 for the probability of improvement)."""
 PAPER_TRANSITIONS = 32_000_000
 """The paper's budget: 4e6 reference steps of 8 envs."""
-PAPER_FINAL = {
-    "Warehouse": {"iam": 41.0, "lstm": 35.4, "fnn": 39.3, "fnn8": 35.6},
-    "Traffic": {"iam": -3.5, "lstm": -4.2, "fnn": -5.6, "fnn32": -4.15},
-}
-"""Final returns read off the paper's Figure 5 at 4e6 reference steps (docs/spec/paper.md)."""
-REPRODUCTION_FINAL = {"Warehouse": {"gru": 39.8, "iam": 38.6, "fnn": 36.8, "fnn8": 35.0}}
-"""The second public reproduction (PyTorch PPO, GRU, 32 processes, 4e6 transitions)."""
-BLOG_FINDING = {"Warehouse": {"fnn": "best of all", "gru": "slightly above iam",
-                              "iam": "slightly below gru"}}
-"""The seed reproduction (a blog, PyTorch PPO, 4e6 transitions) gives a ranking, no numbers."""
 
 
 def env_label(env: str) -> str:
-    """``rllib_iam/Warehouse-v0`` -> ``Warehouse``."""
-    return re.sub(r"-v\d+$", "", env.rsplit("/", 1)[-1])
+    """The env's display name (`EnvSpec.label`: ``rllib_iam/Warehouse-v0`` -> ``Warehouse``);
+    for an env this process does not know, its id's name without the version."""
+    spec = find(env)
+    return spec.label if spec else re.sub(r"-v\d+$", "", env.rsplit("/", 1)[-1])
 
 
 def env_order(envs) -> list[str]:
@@ -153,14 +146,15 @@ def improvement(finals: pd.DataFrame, reference: str = REFERENCE_MODEL, reps: in
 def table(frame: pd.DataFrame, reps: int = REPS, seed: int = 0) -> pd.DataFrame:
     """One row per env x model: final return (mean, std, bootstrap 95% CI of the mean, IQM with
     its CI), finished seeds, parameter count, budget, transitions/s and wall time per trial,
-    with the paper's and the public reproductions' values beside it."""
+    with the paper's and the public reproductions' values (from the env's `EnvSpec`) beside
+    it."""
     finals = final_returns(frame)
     estimates = interval_estimates(finals, reps, seed).set_index(["env", "model"])
     rows = []
     for (env, model), g in finals.groupby(["env", "model"]):
         done = g[g["complete"]]
         e = estimates.loc[(env, model)]
-        label = env_label(env)
+        label, spec = env_label(env), find(env)
         rows.append({
             "env": label, "model": model, "seeds": int(e["seeds"]),
             "final_return": e.get("mean", np.nan),
@@ -173,9 +167,9 @@ def table(frame: pd.DataFrame, reps: int = REPS, seed: int = 0) -> pd.DataFrame:
             "transitions": g["transitions"].max(),
             "transitions_per_s": g["transitions_per_s"].mean(),
             "wall_time_per_trial_s": done["wall_time_s"].mean() if len(done) else np.nan,
-            "paper": PAPER_FINAL.get(label, {}).get(model, np.nan),
-            "reproduction": REPRODUCTION_FINAL.get(label, {}).get(model, np.nan),
-            "blog": BLOG_FINDING.get(label, {}).get(model, ""),
+            "paper": spec.paper_final.get(model, np.nan) if spec else np.nan,
+            "reproduction": spec.reproduction_final.get(model, np.nan) if spec else np.nan,
+            "blog": spec.blog_finding.get(model, "") if spec else "",
             "_order": env_order(finals["env"]).index(env),
         })
     t = pd.DataFrame(rows).sort_values(["_order", "final_return"], ascending=[True, False])

@@ -8,6 +8,8 @@ On a laptop this starts Ray locally; with ``RAY_ADDRESS`` set, or through
     python experiments/figure5.py --profile blog --storage-path s3://bucket/iam
     python experiments/figure5.py --name figure5-quick --resume     # after an interruption
     python experiments/figure5.py --profile blog --seeds 1 --first-seed 2 --name blog-seed2
+    python experiments/figure5.py --env rllib_iam/Traffic-v0 --profile smoke
+    python experiments/figure5.py --env my_envs:my/Maze-v0   # an env my_envs.py registers
 
 Results: ``<storage-path>/<name>/<model>_seed<k>/`` (Tune's result.json, progress.csv,
 TensorBoard events, checkpoints); the figure and table are written next to them
@@ -28,6 +30,7 @@ except ModuleNotFoundError as err:  # not the project's environment: say how to 
     sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
              f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 from rllib_iam.cli import OneLineParser
+from rllib_iam.envs.registry import spec_for
 from rllib_iam.grid import (
     LEGACY_DECAY_OVER,
     PROFILES,
@@ -86,7 +89,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "long grid can run in chunks of seeds")
     parser.add_argument("--timesteps", type=positive_int,
                         help="env transitions per trial (overrides the profile)")
-    parser.add_argument("--env", help=f"gymnasium id (default {rllib_iam.WAREHOUSE_ID})")
+    parser.add_argument("--env", help=f"one of {', '.join(rllib_iam.env_ids())}, or MODULE:ID "
+                                      "for an env that the module MODULE registers (README: "
+                                      f"Adding an environment; default {rllib_iam.WAREHOUSE_ID})")
     parser.add_argument("--model-config", metavar="JSON",
                         help="model options for every model listed, e.g. --models iam "
                              '--model-config \'{"d_set": "items"}\'')
@@ -143,9 +148,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if len(set(models)) != len(models):
         fail(f"--models lists a model twice: {args.models}")
     args.models = models
-    envs = rllib_iam.env_ids()
-    if args.env not in envs:
-        fail(f"unknown env {args.env!r}; valid: {', '.join(envs)}")
+    try:
+        spec_for(args.env)
+    except ValueError as err:
+        fail(str(err))
     model_config = json_object(args.model_config, "--model-config", fail)
     if "env_id" in model_config:
         fail("--model-config cannot set env_id; use --env")

@@ -25,11 +25,10 @@ except ModuleNotFoundError as err:  # not the project's environment: say how to 
     sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
              f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 from rllib_iam.cli import OneLineParser
+from rllib_iam.envs.registry import SPECS
 from rllib_iam.heuristics import (
     FIXED_CYCLE_SWEEP,
     POLICIES,
-    RESULTS_CSV,
-    TRAFFIC_CSV,
     FixedCycle,
     LongestQueueFirst,
     RandomLight,
@@ -38,7 +37,9 @@ from rllib_iam.heuristics import (
     evaluate_traffic,
 )
 
-ENVS = (rllib_iam.WAREHOUSE_ID, rllib_iam.TRAFFIC_ID)
+ENVS = tuple(env for env, spec in SPECS.items() if spec.heuristics == "rllib_iam.heuristics")
+"""The envs whose reference policies live in `rllib_iam.heuristics` (their `EnvSpec` says so):
+Warehouse and Traffic."""
 DEFAULT_OUT = Path("runs") / "heuristics"
 """Where a run writes by default (relative to the working directory), away from the committed
 tables in results/heuristics/ that the analysis reads."""
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sweep-episodes must be >= 2, got {args.sweep_episodes}")
     if args.seed < 0:
         parser.error(f"--seed must be 0 or more, got {args.seed}")
-    out = args.out or DEFAULT_OUT / (TRAFFIC_CSV if traffic else RESULTS_CSV).name
+    out = args.out or DEFAULT_OUT / Path(SPECS[args.env].heuristics_table).name
     if out.is_dir():
         parser.error(f"--out {out} is a folder; give a CSV file name")
     if out.exists() and not args.overwrite:

@@ -13,7 +13,6 @@ import math
 import os
 import pickle
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,9 @@ from ray.rllib.utils.metrics import (
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.result import TIME_THIS_ITER_S, TIME_TOTAL_S
 
-import rllib_iam
 from rllib_iam import schema
-from rllib_iam.envs.atari import GAME_SCORE
+from rllib_iam.envs.registry import WAREHOUSE, ByEnv, find, spec_for
+from rllib_iam.envs.spec import Profile
 from rllib_iam.models import count_params
 from rllib_iam.schema import (
     DIAGNOSTICS,
@@ -51,76 +50,32 @@ from rllib_iam.training import paper_ppo_for, ppo_config, ppo_settings
 STOP_METRIC = f"{ENV_RUNNER_RESULTS}/{NUM_ENV_STEPS_SAMPLED_LIFETIME}"
 
 
-@dataclass(frozen=True)
-class Profile:
-    """A budget of the grid."""
+PROFILES: dict[str, Profile] = WAREHOUSE.profiles
+"""Warehouse's budgets (`rllib_iam.envs.registry.WAREHOUSE_PROFILES`): ``smoke``, ``quick``,
+``blog``, ``paper``; every env's where its `EnvSpec.profiles` has none."""
 
-    seeds: int
-    """number of seeds per model"""
-    timesteps: int
-    """env transitions per trial"""
-    checkpoint_every: int
-    """training iterations between checkpoints (one more at the end)"""
-
-
-PROFILES: dict[str, Profile] = {
-    "smoke": Profile(seeds=1, timesteps=2 * 1024, checkpoint_every=1),
-    "quick": Profile(seeds=2, timesteps=150 * 1024, checkpoint_every=25),
-    "blog": Profile(seeds=5, timesteps=4_000_000, checkpoint_every=100),
-    "paper": Profile(seeds=5, timesteps=32_000_000, checkpoint_every=250),
-}
-"""``smoke``: every model, 1 seed, 2 iterations (the tests). ``quick``: a laptop run that
-separates learners from random. ``blog``: the public reproductions' budget (4e6 transitions).
-``paper``: the paper's 4e6 reference steps of 8 envs = 32e6 transitions. These are
-Warehouse's, and every env's without an entry in `PROFILES_BY_ENV`."""
-
-ATARI_PROFILES: dict[str, Profile] = {
-    "smoke": Profile(seeds=1, timesteps=1024, checkpoint_every=1),
-    "quick": Profile(seeds=2, timesteps=20 * 1024, checkpoint_every=5),
-    "blog": Profile(seeds=3, timesteps=2_000_000, checkpoint_every=100),
-    "paper": Profile(seeds=5, timesteps=10_000_000, checkpoint_every=250),
-}
-"""Atari: ``smoke`` one update per model (the tests); ``quick`` 20 updates, a plumbing and speed
-check on a laptop, far too short to learn Pong; ``blog`` and ``paper`` cluster budgets
-(cluster/): paper.md gives no Atari budget, so ``paper`` is the customary 10M transitions
-(40M frames) of PPO on Atari."""
-
-PROFILES_BY_ENV: dict[str, dict[str, Profile]] = {
-    env_id: ATARI_PROFILES for env_id in rllib_iam.ATARI_IDS
-}
-"""Per env id, the profiles that differ from Warehouse's (same four names)."""
+PROFILES_BY_ENV = ByEnv(lambda spec: spec.profiles or None)
+"""Per registered env id, the profiles its spec sets (same four names), from the specs."""
 
 
 def profiles_for(env: str) -> dict[str, Profile]:
     """The four profiles for `env`: its own where it has them, Warehouse's otherwise."""
-    return {**PROFILES, **PROFILES_BY_ENV.get(env, {})}
+    spec = find(env)
+    return {**PROFILES, **(spec.profiles if spec else {})}
 
-DEFAULT_MODELS = ("iam", "lstm", "gru", "fnn", "fnn8")
-"""Figure 5's models plus the GRU the reproductions found competitive."""
 
-DEFAULT_MODELS_BY_ENV: dict[str, tuple[str, ...]] = {
-    env_id: ("iam_attention", "iam_static", "lstm", "fnn") for env_id in rllib_iam.ATARI_IDS
-}
-"""Per env id, its grid's models where they differ from `DEFAULT_MODELS` (Atari: the
-attention IAM, its static ablation, the CNN-LSTM and the Nature FNN on 4 frames)."""
+DEFAULT_MODELS: tuple[str, ...] = WAREHOUSE.default_models
+"""Figure 5's models plus the GRU the reproductions found competitive; every env's where its
+`EnvSpec.default_models` is None."""
+
+DEFAULT_MODELS_BY_ENV = ByEnv(lambda spec: spec.default_models)
+"""Per registered env id, its grid's models where its spec names them."""
 
 
 def default_models_for(env: str) -> tuple[str, ...]:
     """The models a grid on `env` runs unless told otherwise."""
-    return DEFAULT_MODELS_BY_ENV.get(env, DEFAULT_MODELS)
-
-
-TRAFFIC_PROFILES: dict[str, Profile] = {
-    "smoke": Profile(seeds=1, timesteps=2 * 1024, checkpoint_every=1),
-    "quick": Profile(seeds=2, timesteps=150 * 1024, checkpoint_every=25),
-    "blog": Profile(seeds=5, timesteps=2_000_000, checkpoint_every=100),
-    "paper": Profile(seeds=5, timesteps=16_000_000, checkpoint_every=250),
-}
-"""Traffic: ``paper`` is the paper's 2e6 reference steps of 8 envs = 16e6
-transitions; ``blog`` reads 2e6 as transitions, as the public reproductions read the
-Warehouse's 4e6; ``smoke`` and ``quick`` as the Warehouse's."""
-PROFILES_BY_ENV[rllib_iam.TRAFFIC_ID] = TRAFFIC_PROFILES
-DEFAULT_MODELS_BY_ENV[rllib_iam.TRAFFIC_ID] = ("iam", "lstm", "gru", "fnn", "fnn32")
+    spec = find(env)
+    return (spec.default_models if spec else None) or DEFAULT_MODELS
 
 
 class Figure5Metrics(RLlibCallback):
@@ -131,9 +86,8 @@ class Figure5Metrics(RLlibCallback):
     def on_algorithm_init(self, *, algorithm, **kwargs: Any) -> None:
         self._params = count_params(algorithm.get_module())
         self._num_envs = paper_ppo_for(algorithm.config.env).num_envs
-        # Atari trains on lives with clipped rewards: its return is the game score.
-        atari = algorithm.config.env in rllib_iam.ATARI_IDS
-        self._return_key = GAME_SCORE if atari else EPISODE_RETURN_MEAN
+        # e.g. Atari trains on lives with clipped rewards: its return is the game score
+        self._return_key = spec_for(algorithm.config.env).score_key or EPISODE_RETURN_MEAN
         self._latest = float("nan")
 
     def on_train_result(self, *, algorithm, result: dict, **kwargs: Any) -> None:

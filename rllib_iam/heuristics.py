@@ -3,7 +3,8 @@
 They bracket what a learner can reach: ``random`` is the floor, ``greedy`` is what a memoryless
 agent can do by walking to the nearest visible item, and ``oracle`` reads the true item ages
 (hidden state, from ``info["ages"]``) and skips items it cannot reach before they vanish. Their
-returns are drawn as reference lines next to the learning curves.
+returns are drawn as reference lines next to the learning curves: the env's `EnvSpec` names
+this module and the committed table (``results/heuristics/<env>.csv``, experiments/heuristics.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rllib_iam.envs import spec
+from rllib_iam.envs.registry import TRAFFIC, WAREHOUSE
 from rllib_iam.envs.warehouse import GRID, ITEM_LIFETIME, SHELF_CELLS, WarehouseVectorEnv
 
 Policy = Callable[[np.ndarray, dict, np.random.Generator], np.ndarray]
@@ -20,7 +23,7 @@ Policy = Callable[[np.ndarray, dict, np.random.Generator], np.ndarray]
 _SHELF_ROW = SHELF_CELLS[:, 0]
 _SHELF_COL = SHELF_CELLS[:, 1]
 CENTRE_ROW = CENTRE_COL = GRID // 2
-RESULTS_CSV = Path(__file__).resolve().parent.parent / "results" / "heuristics" / "warehouse.csv"
+RESULTS_CSV = spec.PROJECT_ROOT / WAREHOUSE.heuristics_table
 
 
 def random_policy(obs: np.ndarray, info: dict, rng: np.random.Generator) -> np.ndarray:
@@ -102,17 +105,11 @@ def evaluate(
 
 def load_reference(path: Path = RESULTS_CSV) -> dict[tuple[str, bool], float]:
     """The committed heuristic returns: ``{(policy, quirks): mean return}``."""
-    import csv
-
-    with open(path, newline="") as f:
-        return {
-            (row["policy"], row["quirks"] == "True"): float(row["mean_return"])
-            for row in csv.DictReader(f)
-        }
+    return spec.load_reference(path)
 
 
 # -- Traffic ------------------------------------------------------------------------------------
-TRAFFIC_CSV = RESULTS_CSV.parent / "traffic.csv"
+TRAFFIC_CSV = spec.PROJECT_ROOT / TRAFFIC.heuristics_table
 FIXED_CYCLE_SWEEP = (7, 8, 10, 12, 15, 20, 25, 30, 40, 60)
 """Periods k tried for the fixed-cycle light (a switch costs 6 s of yellow, so k > 6)."""
 NORTH_APPROACH = slice(0, 6)

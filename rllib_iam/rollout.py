@@ -6,9 +6,11 @@ is needed. `rollout` plays whole episodes one step at a time, feeding each step'
 ``STATE_OUT`` back as the next ``STATE_IN`` and starting every episode from the module's
 initial state, as RLlib's env runner does; it returns the episode returns and, if asked, the
 frames: the env's own ``render()`` (``render_mode="rgb_array"``) with the step and return
-written below. Atari is played as evaluated (whole games, unclipped score, flicker as trained);
-its frame is the emulator's screen beside the frame the agent saw, with `iam_attention`'s
-weights drawn over it. Warehouse and Traffic are drawn as their envs render them.
+written below. The env's spec says how it is watched (`EnvSpec.eval_options`) and drawn
+(`EnvSpec.rollout_frame`): Atari is played as evaluated (whole games, unclipped score, flicker
+as trained), its frame the emulator's screen beside the frame the agent saw, with
+`iam_attention`'s weights drawn over it. Warehouse and Traffic are drawn as their envs render
+them.
 """
 
 from __future__ import annotations
@@ -24,19 +26,17 @@ from PIL import Image, ImageDraw
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.rl_module import RLModule
 
-import rllib_iam
+from rllib_iam.envs.registry import find, spec_for
+from rllib_iam.envs.spec import load
 from rllib_iam.models import env_config_for
 from rllib_iam.models.iam_attention import ATTENTION
 
 MODULE_PATH = ("learner_group", "learner", "rl_module", "default_policy")
 """Where an algorithm checkpoint keeps its (single) RLModule."""
 VIDEO_SUFFIXES = (".gif", ".mp4")
-SCALE = 4
-"""Pixels per observation pixel in the drawn Atari observation (84 -> 336)."""
-ATTENTION_FULL = 8
-"""A region weighted this many times the uniform 1/49 is drawn fully red."""
 CAPTION_ROWS = 18
-"""Rows added below an env's frame for the step and return (Atari's canvas has its own 16)."""
+"""Rows added below an env's frame for the step and return (an `EnvSpec.rollout_frame` leaves
+its own, Atari's 16)."""
 
 
 class RolloutError(ValueError):
@@ -87,11 +87,10 @@ def load_module(checkpoint: str | Path) -> RLModule:
 
 
 def make_env(module: RLModule, render_mode: str | None = None) -> gym.Env:
-    """The module's env with the options it was trained with; Atari as evaluated."""
+    """The module's env with the options it was trained with and its spec's `eval_options`
+    (Atari: as evaluated)."""
     env_id = module.model_config["env_id"]
-    options = env_config_for(module.NAME, env_id)
-    if env_id in rllib_iam.ATARI_IDS:
-        options.update(episodic_life=False, clip_rewards=False)
+    options = {**env_config_for(module.NAME, env_id), **spec_for(env_id).eval_options}
     return gym.make(env_id, render_mode=render_mode, **options)
 
 
@@ -155,37 +154,19 @@ def _episode(module, env, seed, generator, greedy, max_steps, max_frames) -> Epi
 def draw_frame(
     env: gym.Env, obs: np.ndarray, attention: np.ndarray | None, ret: float, step: int
 ) -> np.ndarray:
-    """One RGB video frame of this step: `env`'s ``render()`` (an ``rgb_array`` env), for
-    Atari beside what the policy saw, and the step and return so far below."""
+    """One RGB video frame of this step: `env`'s ``render()`` (an ``rgb_array`` env), drawn by
+    its spec's `rollout_frame` where it has one (Atari: beside what the policy saw), and the
+    step and return so far below."""
     rendered = env.render()
-    if env.spec is not None and env.spec.id in rllib_iam.ATARI_IDS:
-        image = _atari_frame(rendered, obs, attention)
+    spec = find(env.spec.id) if env.spec is not None else None
+    if spec is not None and spec.rollout_frame is not None:
+        image = load(spec.rollout_frame)(rendered, obs, attention)
     else:
         frame = Image.fromarray(rendered)
         image = Image.new("RGB", (frame.width, frame.height + CAPTION_ROWS), "black")
         image.paste(frame, (0, 0))
     ImageDraw.Draw(image).text((4, image.height - 14), f"step {step}  return {ret:g}", fill="white")
     return np.asarray(image)
-
-
-def _atari_frame(
-    screen: np.ndarray, obs: np.ndarray, attention: np.ndarray | None
-) -> Image.Image:
-    """The emulator's `screen` (left) beside the newest observed frame, flicker and all, with
-    the 7x7 attention weights as a red overlay (each map cell stands for a 12x12 patch). The
-    red is absolute: faint at the uniform weight 1/49, full at `ATTENTION_FULL` times it."""
-    screen = Image.fromarray(screen).resize((320, 420), Image.NEAREST)
-    seen = np.repeat(np.asarray(obs)[-1][..., None], 3, axis=-1).astype(np.float32)
-    if attention is not None:
-        heat = np.minimum(attention.reshape(7, 7) * 49 / ATTENTION_FULL, 1.0)
-        heat = np.kron(heat, np.ones((12, 12)))[..., None] * 0.7
-        seen = seen * (1 - heat) + np.array([255.0, 0.0, 0.0]) * heat
-    side = 84 * SCALE
-    seen_image = Image.fromarray(seen.astype(np.uint8)).resize((side, side), Image.NEAREST)
-    canvas = Image.new("RGB", (320 + side, 436), "black")
-    canvas.paste(screen, (0, 0))
-    canvas.paste(seen_image, (320, 0))
-    return canvas
 
 
 def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 15) -> Path:

@@ -9,15 +9,18 @@ Three variants, picked by name:
   8 envs x 128 steps per update, minibatch 256, 3 epochs, GAE (0.99, 0.95) cut every 8 steps,
   lr and clip ε decayed linearly to ~0, PPO2 value clipping, no advantage normalisation, no
   gradient clipping, the 100-step time limit treated as terminal. Uses `PaperPPOTorchLearner`.
-- ``tuned``: ``paper`` with the changes a Ray Tune search found (`TUNED_PPO_BY_ENV`; the
-  search, its space and its winner: results/ppo-search/). Same learner and loss code; only the
-  settings differ. Exists for the envs that were searched (Warehouse).
+- ``tuned``: ``paper`` with the changes a Ray Tune search found (the env's
+  `EnvSpec.tuned_ppo`; the search, its space and its winner: results/ppo-search/). Same learner
+  and loss code; only the settings differ. Exists for the envs that were searched (Warehouse).
 - ``rllib``: RLlib 2.60's stock `PPOConfig` defaults (lr 5e-5, 30 epochs, λ 1.0, clip 0.3,
   KL penalty, standardised advantages, ...) with the same env, model, update size and
   minibatch size; the time limit is a truncation (bootstrapped), RLlib's reading of it.
 
 `total_timesteps` counts environment transitions (RLlib's `num_env_steps_sampled_lifetime`);
 the reference's "steps" are these divided by the number of environments (8).
+
+Each env's paper settings are `PaperPPO` with the fields its `EnvSpec.ppo` changes
+(`rllib_iam.envs.registry`: Traffic and Atari GAE over the whole fragment, Traffic BPTT 32).
 
 Schedules run on the paper's clock by default (`decay_over="paper"`): the lr and ε decays end at
 `PaperPPO.decay_transitions` (Warehouse: 4e6 reference steps x 8 envs = 32e6 transitions)
@@ -37,7 +40,7 @@ from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
 
 import rllib_iam
-from rllib_iam.envs.atari import GAME_SCORE
+from rllib_iam.envs.registry import ByEnv, find, spec_for
 from rllib_iam.models import MODELS, env_config_for, module_spec
 from rllib_iam.ppo import (
     ADAM_EPS,
@@ -112,55 +115,23 @@ class PaperPPO:
 
 
 PAPER_PPO = PaperPPO()
-"""Warehouse's settings, also the default of every env without its own entry below."""
-
-PAPER_PPO_BY_ENV: dict[str, PaperPPO] = {rllib_iam.WAREHOUSE_ID: PAPER_PPO}
-"""The reference's PPO per environment id (paper.md's PPO table); envs add theirs here, e.g.
-``PAPER_PPO_BY_ENV[TRAFFIC_ID] = dataclasses.replace(PAPER_PPO, gae_horizon=128, ...)``."""
-
-ATARI_PPO = dataclasses.replace(PAPER_PPO, gae_horizon=128, max_seq_len=8)
-"""Atari (docs/atari.md): the paper's table gives a time horizon of 128 (GAE over the whole
-128-step fragment) and sequence lengths of 4 and 8; 8 here, 4 through the model config
-(``max_seq_len``). The rest as Warehouse's (docs/atari.md)."""
-PAPER_PPO_BY_ENV.update({env_id: ATARI_PPO for env_id in rllib_iam.ATARI_IDS})
-
-TRAFFIC_PPO = dataclasses.replace(PAPER_PPO, gae_horizon=128, max_seq_len=32)
-"""Traffic (docs/traffic.md): the reference's Traffic configs set ``time_horizon: 128`` (GAE
-over the whole 128-step fragment) and ``seq_len: 32``; epochs 3, minibatch 32 steps x 8 envs; lr, ε,
-entropy, gamma, lambda as Warehouse's. Budget: 2e6 reference steps (`rllib_iam.grid`)."""
-PAPER_PPO_BY_ENV[rllib_iam.TRAFFIC_ID] = TRAFFIC_PPO
-
-TUNED_PPO_BY_ENV: dict[str, dict[str, Any]] = {
-    # results/ppo-search/winner.json: random search + ASHA over 20 samples of 14 settings,
-    # `fnn`, seed 0, up to 1e6 transitions (tests check the two agree). Against `paper`: 4x
-    # the envs, 1/4 of the fragment (the same 1,024 transitions per update), minibatches of 64
-    # and 10 epochs (160 SGD steps per update, not 12), a higher lr, a smaller entropy bonus,
-    # standardised advantages and gradient clipping; the reference's GAE horizon, value clip,
-    # Adam ε and terminal time limit stay.
-    rllib_iam.WAREHOUSE_ID: {
-        "adam_eps": 1e-08,
-        "clip_param": 0.1,
-        "entropy_coeff": 0.003,
-        "gae_horizon": 8,
-        "grad_clip": 0.5,
-        "lambda_": 0.95,
-        "lr": 0.0003479054405062598,
-        "minibatch_size": 64,
-        "normalize_advantages": True,
-        "num_envs": 32,
-        "num_epochs": 10,
-        "rollout_fragment_length": 32,
-        "time_limit_as_terminal": True,
-        "vf_clip": "max",
-    },
-}
-"""The ``tuned`` variant: `PaperPPO` fields changed from the env's paper settings (the decays
-still run on the paper's clock)."""
+"""Warehouse's settings, also the default of every env without its own (`EnvSpec.ppo`)."""
 
 
 def paper_ppo_for(env: str) -> PaperPPO:
-    """The reference's PPO settings for `env` (Warehouse's where the env has none)."""
-    return PAPER_PPO_BY_ENV.get(env, PAPER_PPO)
+    """The reference's PPO settings for `env` (Warehouse's where the env is not registered)."""
+    spec = find(env)
+    if spec is None:
+        return PAPER_PPO
+    return dataclasses.replace(PAPER_PPO, **_checked(spec.ppo))
+
+
+PAPER_PPO_BY_ENV = ByEnv(lambda spec: paper_ppo_for(spec.id))
+"""The reference's PPO per registered environment id (paper.md's PPO table), from the specs."""
+
+TUNED_PPO_BY_ENV = ByEnv(lambda spec: spec.tuned_ppo)
+"""The ``tuned`` variant per env id where a search ran: `PaperPPO` fields changed from the
+env's paper settings (the decays still run on the paper's clock)."""
 
 
 PPO_FIELDS: dict[str, str] = {
@@ -192,6 +163,10 @@ def _check_field(name: str, value: Any) -> Any:
     return value
 
 
+def _checked(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: _check_field(name, value) for name, value in fields.items()}
+
+
 def ppo_settings(
     env: str = rllib_iam.WAREHOUSE_ID, ppo: str = "paper", overrides: dict | None = None
 ) -> PaperPPO:
@@ -200,14 +175,14 @@ def ppo_settings(
     if ppo == "paper":
         base = paper_ppo_for(env)
     elif ppo == "tuned":
-        if env not in TUNED_PPO_BY_ENV:
+        spec = find(env)
+        if spec is None or spec.tuned_ppo is None:
             raise ValueError(f"no tuned PPO for {env}; it exists for "
                              f"{', '.join(TUNED_PPO_BY_ENV)} (results/ppo-search/)")
-        base = dataclasses.replace(paper_ppo_for(env), **TUNED_PPO_BY_ENV[env])
+        base = dataclasses.replace(paper_ppo_for(env), **_checked(spec.tuned_ppo))
     else:
         raise ValueError(f"PPO settings exist for the paper and tuned variants, not {ppo!r}")
-    checked = {name: _check_field(name, value) for name, value in (overrides or {}).items()}
-    return dataclasses.replace(base, **checked)
+    return dataclasses.replace(base, **_checked(overrides or {}))
 
 
 def decay_end(decay_over: int | str, total_timesteps: int, settings: PaperPPO) -> int:
@@ -241,18 +216,20 @@ class OneTorchThread(RLlibCallback):
 
 
 class GameScore(RLlibCallback):
-    """Logs each finished Atari game's unclipped score as ``env_runners/game_score`` (a mean
-    over RLlib's episode window).
+    """Logs the score an env reports at an episode's end (under its spec's `score_key`) as
+    ``env_runners/<score_key>``, a mean over RLlib's episode window.
 
-    Training episodes are lives with clipped rewards (`rllib_iam.envs.atari`), so RLlib's
-    ``episode_return_mean`` is not the game score; the env reports the score at a game's end.
+    On Atari (``game_score``) training episodes are lives with clipped rewards
+    (`rllib_iam.envs.atari`), so RLlib's ``episode_return_mean`` is not the game score; the env
+    reports the score at a game's end.
     """
 
     def on_episode_end(self, *, episode: Any, env_runner: Any, metrics_logger: Any, **kw) -> None:
-        score = episode.get_infos(-1).get(GAME_SCORE)
+        key = spec_for(env_runner.config.env).score_key
+        score = episode.get_infos(-1).get(key)
         if score is not None:
             window = env_runner.config.metrics_num_episodes_for_smoothing
-            metrics_logger.log_value(GAME_SCORE, float(score), reduce="mean", window=window)
+            metrics_logger.log_value(key, float(score), reduce="mean", window=window)
 
 
 def ppo_config(
@@ -274,7 +251,8 @@ def ppo_config(
 
     Args:
         model: a name in `rllib_iam.models.MODELS`.
-        env: a registered ``rllib_iam/...`` gymnasium id; run as its native vector env.
+        env: a registered gymnasium id (`rllib_iam.envs.registry`), or ``module:id`` for one
+            that `module` registers; run as its native vector env.
         seed: `config.debugging(seed=...)`, which RLlib passes to every env runner and learner.
         total_timesteps: env transitions the run will take; the lr and ε schedules end there.
         ppo: ``"paper"`` or ``"rllib"`` (module docstring).
@@ -293,9 +271,7 @@ def ppo_config(
         raise ValueError(f"unknown model {model!r}; valid: {', '.join(MODELS)}")
     if ppo not in PPO_VARIANTS:
         raise ValueError(f"unknown ppo variant {ppo!r}; valid: {', '.join(PPO_VARIANTS)}")
-    envs = rllib_iam.env_ids()
-    if env not in envs:
-        raise ValueError(f"unknown env {env!r}; valid: {', '.join(envs)}")
+    spec = spec_for(env)
     if ppo == "rllib":
         if ppo_overrides:
             raise ValueError("ppo_overrides apply to the paper variant, not rllib")
@@ -353,7 +329,7 @@ def ppo_config(
         .training(train_batch_size_per_learner=train_batch_size, minibatch_size=minibatch_size)
         .callbacks(
             [*([FragmentPhase] if paper else []), OneTorchThread]
-            + ([GameScore] if env in rllib_iam.ATARI_IDS else [])
+            + ([GameScore] if spec.score_key else [])
         )
         .debugging(seed=seed)
         # a dead env runner is restarted (RLlib's default) after this pause, not its default

@@ -26,7 +26,8 @@ Autoreset (vector env): ``NEXT_STEP``, as for Warehouse.
 
 Rendering: ``render_mode`` goes to ale-py, which has ``rgb_array`` (the emulator's 210x160
 colour screen, not the agent's flickered 84x84 view) and ``human`` (its own SDL window);
-``render_fps`` is 15, one frame per agent step of 4 emulator frames at 60 Hz.
+``render_fps`` is 15, one frame per agent step of 4 emulator frames at 60 Hz. A rollout's video
+(`rollout_frame`) shows the screen beside the frame the agent saw, with attention weights.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ import ale_py
 import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+from PIL import Image
 
 from rllib_iam.envs.common import check_int_option, check_options, check_render_mode
+from rllib_iam.envs.registry import GAME_SCORE
 
 gym.register_envs(ale_py)
 
@@ -49,7 +52,6 @@ FLICKER = 0.5
 """The paper's flicker probability: each new frame is blanked with probability 1/2."""
 FLICKER_STREAM = 0x466C6963
 """Separates the flicker's generator from the no-op generator seeded with the same seed."""
-GAME_SCORE = "game_score"
 """Info key (at a game's last step) and metric name: the whole game's unclipped score."""
 FRAME_SIZE = 84
 MAX_FRAMES = 108_000
@@ -204,3 +206,30 @@ def make_atari_vector(
         lambda: make_atari(game, render_mode=render_mode, **options) for _ in range(int(num_envs))
     ]
     return gym.vector.SyncVectorEnv(factories, autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+
+
+SCALE = 4
+"""Pixels per observation pixel in a rollout frame's observation (84 -> 336)."""
+ATTENTION_FULL = 8
+"""A region weighted this many times the uniform 1/49 is drawn fully red."""
+
+
+def rollout_frame(
+    screen: np.ndarray, obs: np.ndarray, attention: np.ndarray | None
+) -> Image.Image:
+    """A rollout's frame: the emulator's `screen` (left) beside the newest observed frame,
+    flicker and all, with the 7x7 attention weights as a red overlay (each map cell stands for
+    a 12x12 patch). The red is absolute: faint at the uniform weight 1/49, full at
+    `ATTENTION_FULL` times it. 16 rows below are left for `rllib_iam.rollout`'s caption."""
+    screen = Image.fromarray(screen).resize((320, 420), Image.NEAREST)
+    seen = np.repeat(np.asarray(obs)[-1][..., None], 3, axis=-1).astype(np.float32)
+    if attention is not None:
+        heat = np.minimum(attention.reshape(7, 7) * 49 / ATTENTION_FULL, 1.0)
+        heat = np.kron(heat, np.ones((12, 12)))[..., None] * 0.7
+        seen = seen * (1 - heat) + np.array([255.0, 0.0, 0.0]) * heat
+    side = FRAME_SIZE * SCALE
+    seen_image = Image.fromarray(seen.astype(np.uint8)).resize((side, side), Image.NEAREST)
+    canvas = Image.new("RGB", (320 + side, 436), "black")
+    canvas.paste(screen, (0, 0))
+    canvas.paste(seen_image, (320, 0))
+    return canvas

@@ -1,8 +1,9 @@
-"""What the environments share: the option, size, action and render-mode checks, frame
-stacking, and the single-environment view that `gymnasium.make` gets."""
+"""What the environments share: the option, size, action and render-mode checks, d-set
+resolution, frame stacking, and the single-environment view that `gymnasium.make` gets."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -62,6 +63,24 @@ def check_actions(actions: Any, num_envs: int, n_actions: int, meaning: str) -> 
             f"({meaning}); got {a.tolist()!r}"
         )
     return a
+
+
+def resolve_d_set(d_set: str | Sequence[int], obs_size: int, named: dict[str, list[int]],
+                  what: str = "d-set") -> list[int]:
+    """Turn a d-set name (of `named`) or index list into a checked list of observation indices;
+    `what` names the d-sets in the message (e.g. ``"Traffic d-set"``)."""
+    if isinstance(d_set, str):
+        if d_set not in named:
+            valid = ", ".join(named) or "none (give a list of indices)"
+            raise ValueError(f"unknown {what} {d_set!r}; valid names: {valid}")
+        return list(named[d_set])
+    indices = [int(i) for i in d_set]
+    bad = [i for i in indices if not 0 <= i < obs_size]
+    if bad or not indices:
+        raise ValueError(
+            f"d-set indices must be a non-empty list within [0, {obs_size}); got bad {bad}"
+        )
+    return indices
 
 
 def push_frame(frames: np.ndarray, obs: np.ndarray, fresh: np.ndarray) -> np.ndarray:

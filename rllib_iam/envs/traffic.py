@@ -65,7 +65,7 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 from PIL import Image, ImageDraw
 
-from rllib_iam.envs import sumo_loop, warehouse
+from rllib_iam.envs import common, sumo_loop
 from rllib_iam.envs.common import (
     SingleEnv,
     check_actions,
@@ -109,7 +109,7 @@ HALTED_SPEED = 0.1
 
 def resolve_d_set(d_set: str | Sequence[int], obs_size: int = OBS_SIZE) -> list[int]:
     """Turn a Traffic d-set name or index list into a checked list of observation indices."""
-    return warehouse.resolve_d_set(d_set, obs_size, named=D_SETS, what="Traffic d-set")
+    return common.resolve_d_set(d_set, obs_size, named=D_SETS, what="Traffic d-set")
 
 
 def cell(metres: float) -> int:

@@ -38,6 +38,7 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 from PIL import Image, ImageDraw
 
+from rllib_iam.envs import common
 from rllib_iam.envs.common import (
     SingleEnv,
     check_actions,
@@ -176,22 +177,10 @@ CELL_PX = 40
 """Pixels per grid cell in a rendered frame (7 x 40 = 280 square)."""
 
 
-def resolve_d_set(d_set: str | Sequence[int], obs_size: int = OBS_SIZE,
-                  named: dict[str, list[int]] | None = None, what: str = "d-set") -> list[int]:
-    """Turn a d-set name (of `named`, default this env's `D_SETS`) or index list into a checked
-    list of observation indices; other envs call it with their own names and sizes."""
-    named = D_SETS if named is None else named
-    if isinstance(d_set, str):
-        if d_set not in named:
-            raise ValueError(f"unknown {what} {d_set!r}; valid names: {', '.join(named)}")
-        return list(named[d_set])
-    indices = [int(i) for i in d_set]
-    bad = [i for i in indices if not 0 <= i < obs_size]
-    if bad or not indices:
-        raise ValueError(
-            f"d-set indices must be a non-empty list within [0, {obs_size}); got bad {bad}"
-        )
-    return indices
+def resolve_d_set(d_set: str | Sequence[int], obs_size: int = OBS_SIZE) -> list[int]:
+    """Turn a d-set name of `D_SETS` or an index list into a checked list of observation
+    indices."""
+    return common.resolve_d_set(d_set, obs_size, named=D_SETS)
 
 
 class WarehouseVectorEnv(gym.vector.VectorEnv):

@@ -116,7 +116,7 @@ def param_table(env_id: str = WAREHOUSE_ID, param_budget: int | None = None) -> 
     reference = REFERENCE_PARAMS.get(env_id, {})
     rows = ["| model | parameters | reference | vs reference | widths |", "|---|---|---|---|---|"]
     for name, cls in MODELS.items():
-        if env_id not in cls.DEFAULTS:
+        if cls.sizes_for(env_id) is None:
             continue
         extra = {} if param_budget is None else {"param_budget": param_budget}
         spec = module_spec(name, env_id, **extra)

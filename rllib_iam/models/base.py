@@ -33,6 +33,7 @@ from ray.rllib.core.rl_module.torch import TorchRLModule
 from torch import nn
 
 from rllib_iam import WAREHOUSE_ID
+from rllib_iam.envs.registry import find
 
 State = dict[str, Any]
 """A trunk's recurrent state: ``{"h": (B, H)}`` or ``{"h", "c"}``; nested per trunk if unshared."""
@@ -177,9 +178,10 @@ class Memory(Trunk):
 class ZooModule(TorchRLModule, ValueFunctionAPI):
     """Base RLModule: a trunk (or one per role), a policy head and a value head.
 
-    Subclasses set `NAME`, `DEFAULTS` (per environment id), `WIDTHS` (the keys `param_budget`
-    scales), optionally `ENV_CONFIG` (and `ENV_CONFIG_BY_ENV` where one env differs), and
-    implement `build_trunk`.
+    Subclasses set `NAME`, `DEFAULTS` (per environment id; an env's `EnvSpec.model_sizes` gives
+    sizes for the models without its id here), `WIDTHS` (the keys `param_budget` scales),
+    optionally `ENV_CONFIG` (and `ENV_CONFIG_BY_ENV` where one env differs), and implement
+    `build_trunk`.
 
     Heads: policy logits linear without bias, orthogonal init with gain 0.01; value linear with
     bias, orthogonal gain 1, bias 0. Hidden dense layers: orthogonal gain sqrt(2). RNNs: torch's
@@ -195,7 +197,19 @@ class ZooModule(TorchRLModule, ValueFunctionAPI):
     @classmethod
     def env_config(cls, env_id: str) -> dict[str, Any]:
         """Env options this model needs on `env_id` (e.g. frame stacking)."""
-        return {**cls.ENV_CONFIG, **cls.ENV_CONFIG_BY_ENV.get(env_id, {})}
+        spec = find(env_id)
+        return {**cls.ENV_CONFIG, **cls.ENV_CONFIG_BY_ENV.get(spec.id if spec else env_id, {})}
+
+    @classmethod
+    def sizes_for(cls, env_id: str) -> dict[str, Any] | None:
+        """This model's default sizes on `env_id`: its `DEFAULTS`, else the env spec's
+        `model_sizes`; None where neither has any."""
+        spec = find(env_id)
+        if spec is None:
+            return cls.DEFAULTS.get(env_id)
+        if spec.id in cls.DEFAULTS:
+            return cls.DEFAULTS[spec.id]
+        return spec.model_sizes.get(cls.NAME)
 
     @classmethod
     def build_trunk(cls, obs_size: int, config: dict[str, Any]) -> Trunk:
@@ -226,12 +240,13 @@ class ZooModule(TorchRLModule, ValueFunctionAPI):
         """Defaults for the config's environment, user keys over them, budget solved."""
         config = {k: v for k, v in dict(model_config or {}).items() if k not in IGNORED_KEYS}
         env_id = config.get("env_id", COMMON_DEFAULTS["env_id"])
-        if env_id not in cls.DEFAULTS:
+        sizes = cls.sizes_for(env_id)
+        if sizes is None:
             raise ValueError(
                 f"model {cls.NAME!r} has no default sizes for env {env_id!r}; "
                 f"known: {', '.join(cls.DEFAULTS)}"
             )
-        defaults = {**COMMON_DEFAULTS, **cls.DEFAULTS[env_id]}
+        defaults = {**COMMON_DEFAULTS, **sizes}
         unknown = sorted(set(config) - set(defaults))
         if unknown:
             raise ValueError(

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from rllib_iam import TRAFFIC_ID, WAREHOUSE_ID
-from rllib_iam.envs import traffic
-from rllib_iam.envs.warehouse import resolve_d_set
+from rllib_iam.envs.registry import spec_for
 from rllib_iam.models.base import FNN, Memory, State, Trunk, ZooModule
-
-D_SET_RESOLVERS: dict[str, Callable[[str | Sequence[int], int], list[int]]] = {
-    WAREHOUSE_ID: resolve_d_set,
-    TRAFFIC_ID: traffic.resolve_d_set,
-}
-"""Per environment: turns a `d_set` config value (a name or an index list) into indices."""
 
 
 class DSet(nn.Module):
@@ -52,8 +44,9 @@ class IAMTrunk(Trunk):
 class IAMModule(ZooModule):
     """The influence-aware memory of the paper: FNN 73->576->256 beside LSTM(64) on 25 inputs.
 
-    Keys: `fnn_hiddens`, `memory_size`, `d_set` (a name of `rllib_iam.envs.warehouse.D_SETS`
-    or an index list), plus the common `shared_trunk`, `param_budget`, `max_seq_len`.
+    Keys: `fnn_hiddens`, `memory_size`, `d_set` (a name of the env's d-sets, e.g.
+    `rllib_iam.envs.warehouse.D_SETS`, or an index list; its `EnvSpec.resolve_d_set` reads it),
+    plus the common `shared_trunk`, `param_budget`, `max_seq_len`.
 
     Example:
         >>> import torch
@@ -79,7 +72,7 @@ class IAMModule(ZooModule):
         d_set = config["d_set"]
         if not isinstance(d_set, (str, list, tuple)):
             raise ValueError(f"d_set must be a name or a list of indices, got {d_set!r}")
-        indices = D_SET_RESOLVERS[config["env_id"]](d_set, obs_size)
+        indices = spec_for(config["env_id"]).resolve_d_set(d_set, obs_size)
         return DSet(indices), len(indices)
 
     @classmethod
