@@ -103,6 +103,7 @@ def test_the_toy_env_spec_reaches_ppo_grid_models_and_analysis(echo):
     assert truncated.all() and 0 <= info["echo_score"].min() <= info["echo_score"].max() <= 8
 
 
+@pytest.mark.slow
 def test_the_toy_env_trains_for_one_iteration_through_figure5(tmp_path):
     """The smoke profile of its spec (128 transitions: one update of 4 envs x 32 steps) through
     the real command; the trial process and its env runner import the module themselves."""
