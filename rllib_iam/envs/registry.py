@@ -52,11 +52,6 @@ def env_ids() -> list[str]:
     return sorted(SPECS)
 
 
-def env_key(env: str) -> str:
-    """`env` without gymnasium's ``module:`` prefix: the id that per-env tables are keyed by."""
-    return env.rsplit(":", 1)[-1]
-
-
 def spec_for(env: str) -> EnvSpec:
     """The spec of `env`: a registered id, or ``module:id``, whose module is imported first
     (its import registers the id); a one-line ValueError naming the known ids otherwise."""
