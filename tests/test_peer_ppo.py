@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("stable_baselines3")
 
 from analysis.load import TIDY_COLUMNS, load_runs
+from tests.test_analysis import markdown_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,8 +105,7 @@ def test_one_command_runs_both_sides_and_compares_them(tmp_path):
     frame = load_runs([str(out)])
     assert sorted(frame["model"].unique()) == ["fnn", "sb3 (sb3)"]
     assert frame.groupby("model")["transitions"].max().tolist() == [2048, 2048]
-    curves = [line.split("|")[1].strip() for line in
-              (out / "stages.md").read_text().splitlines() if line.startswith("|")]
+    curves = [r[0] for r in markdown_rows((out / "stages.md").read_text())]
     assert {"`fnn`", "`sb3 (sb3)`"} <= set(curves[2:])  # the rows after header and rule
     again = peer("--out", str(out), "--seeds", "1", "--timesteps", "2048")
     assert_refused(again, "exists; not overwritten")

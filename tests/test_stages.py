@@ -11,6 +11,7 @@ import pytest
 
 from analysis.load import load_runs
 from analysis.stages import per_seed_at, stage_table
+from tests.test_analysis import markdown_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOG = ROOT / "results" / "warehouse-blog" / "trials"
@@ -47,8 +48,7 @@ def test_the_command_writes_table_and_figure_and_refuses_bad_points(tmp_path):
     run = subprocess.run([*cmd, "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True,
                          text=True)
     assert run.returncode == 0, run.stderr
-    rows = [line.split("|")[1].strip() for line in
-            (tmp_path / "out" / "stages.md").read_text().splitlines() if line.startswith("|")]
+    rows = [r[0] for r in markdown_rows((tmp_path / "out" / "stages.md").read_text())]
     assert rows[0] == "curve" and "`fnn`" in rows[2:]
     assert (tmp_path / "out" / "curves.png").stat().st_size > 0
     bad = subprocess.run([*cmd[:-2], "--at", "soon", "--out", str(tmp_path / "x")], cwd=ROOT,
