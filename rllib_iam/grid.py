@@ -29,9 +29,10 @@ from ray.rllib.utils.metrics import (
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.result import TIME_THIS_ITER_S, TIME_TOTAL_S
 
-from rllib_iam import schema
+from rllib_iam import gridspec, schema
 from rllib_iam.envs.registry import WAREHOUSE, ByEnv, find, spec_for
 from rllib_iam.envs.spec import Profile
+from rllib_iam.gridspec import LEGACY_DECAY_OVER, GridSpec
 from rllib_iam.models import count_params
 from rllib_iam.schema import (
     DIAGNOSTICS,
@@ -120,10 +121,6 @@ def learner_diagnostics(result: dict) -> dict[str, float]:
         except (TypeError, ValueError):
             values[name] = float("nan")
     return values
-
-
-LEGACY_DECAY_OVER = "budget"
-"""What a trial config without ``decay_over`` (grids started before it existed) decayed over."""
 
 
 def trial_num_envs(spec: dict[str, Any]) -> int:
@@ -337,62 +334,34 @@ def restore_tuner(path: str, callbacks: list):
     return tuner
 
 
-def run_grid(
-    *,
-    models: list[str],
-    seeds: int,
-    timesteps: int,
-    env: str,
-    ppo: str,
-    storage_path: str,
-    name: str,
-    resume: bool,
-    checkpoint_every: int,
-    max_concurrent: int | None,
-    cpus_per_trial: int,
-    first_seed: int = 0,
-    model_config: dict[str, Any] | None = None,
-    ppo_overrides: dict[str, Any] | None = None,
-    decay_over: int | str = "paper",
-    verbose: int = 1,
-    track: tuple[str, ...] = (),
-):
-    """Run (or resume) the grid; returns Tune's `ResultGrid`. Inputs are checked by the caller;
-    ``track`` names trackers of `rllib_iam.tracking.TRACKERS`."""
+def run_grid(spec: GridSpec, *, verbose: int = 1):
+    """Run (or, with ``spec.resume``, resume) the grid; returns Tune's `ResultGrid`. The spec
+    is checked (`GridSpec.from_flags`) and saved with the experiment as it starts."""
     from ray import tune
 
-    storage = storage_path if "://" in storage_path else os.path.abspath(storage_path)
-    callbacks = run_callbacks(track, storage, name)
-    if resume:
-        return restore_tuner(f"{storage.rstrip('/')}/{name}", callbacks).fit()
+    callbacks = run_callbacks(spec.track, spec.experiment.rsplit("/", 1)[0], spec.name)
+    if spec.resume:
+        return restore_tuner(spec.experiment, callbacks).fit()
 
     param_space = {
-        "model": tune.grid_search(models),
-        "seed": tune.grid_search(list(range(first_seed, first_seed + seeds))),
-        "env": env,
-        "timesteps": timesteps,
-        "ppo": ppo,
-        "decay_over": decay_over,
-        "num_env_runners": cpus_per_trial - 1,
+        "model": tune.grid_search(list(spec.models)),
+        "seed": tune.grid_search(spec.seed_list),
+        **spec.trial_space(),
     }
-    if model_config:
-        param_space["model_config"] = model_config
-    if ppo_overrides:
-        param_space["ppo_config"] = ppo_overrides
     tuner = tune.Tuner(
         Figure5Trial,
         param_space=param_space,
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=max_concurrent,
+            max_concurrent_trials=spec.max_concurrent,
             trial_name_creator=trial_name,
             trial_dirname_creator=trial_name,
         ),
         run_config=tune.RunConfig(
-            name=name,
-            storage_path=storage,
-            stop={STOP_METRIC: timesteps},
+            name=spec.name,
+            storage_path=spec.experiment.rsplit("/", 1)[0],
+            stop={STOP_METRIC: spec.timesteps},
             checkpoint_config=tune.CheckpointConfig(
-                checkpoint_frequency=checkpoint_every,
+                checkpoint_frequency=spec.checkpoint_every,
                 checkpoint_at_end=True,
                 num_to_keep=2,
             ),
@@ -401,7 +370,21 @@ def run_grid(
             verbose=verbose,
         ),
     )
+    gridspec.save(spec)  # the Tuner has created the experiment's folder
     return tuner.fit()
+
+
+def summary(results: Any) -> tuple[str, bool]:
+    """One line on how the trials of a `run_grid` ended, and whether all reached their
+    budget."""
+    outcomes = [outcome(r) for r in results]
+    stopped, failed = outcomes.count("stopped"), outcomes.count("failed")
+    line = (f"{outcomes.count('finished')} of {len(results)} trials finished"
+            + (f", {stopped} stopped before their budget (--resume continues them)"
+               if stopped else "")
+            + (f", {failed} failed" if failed else "")
+            + f"; results in {results.experiment_path}")
+    return line, not (stopped or failed)
 
 
 def outcome(result: Any) -> str:

@@ -41,7 +41,7 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 
 import rllib_iam
 from rllib_iam.envs.registry import ByEnv, find, spec_for
-from rllib_iam.models import MODELS, env_config_for, module_spec
+from rllib_iam.models import env_config_for, model_class, module_spec
 from rllib_iam.ppo import (
     ADAM_EPS,
     CLIP_PARAM_SCHEDULE,
@@ -267,8 +267,7 @@ def ppo_config(
             ``{"adam_eps": 1e-5, "vf_clip": "clamp"}``.
         decay_over: ``"paper"``, ``"budget"`` or a transition count (module docstring).
     """
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; valid: {', '.join(MODELS)}")
+    model_class(model)  # the one check of a model's name (ValueError listing the valid ones)
     if ppo not in PPO_VARIANTS:
         raise ValueError(f"unknown ppo variant {ppo!r}; valid: {', '.join(PPO_VARIANTS)}")
     spec = spec_for(env)

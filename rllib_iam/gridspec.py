@@ -1,0 +1,424 @@
+"""One Figure 5 grid as a typed record: what `experiments/figure5.py`'s flags ask for, checked.
+
+`GridSpec.from_flags` takes the flags as a user types them (text, or None where not given),
+fills in the profile's and the env's defaults, checks every value and the storage (an existing
+experiment is never started over; ``--resume`` may only repeat what the experiment was started
+with) and returns a `GridSpec`, or raises `GridSpecError` with a one-line message. The spec is
+saved as ``grid_spec.json`` in the experiment's folder when the grid starts, and read back on
+``--resume``. `rllib_iam.grid.run_grid` runs it.
+
+    >>> spec = GridSpec.from_flags(profile="smoke", models="fnn,iam", storage_path="runs")
+    >>> spec.models, spec.seeds, spec.timesteps, spec.num_envs
+    (('fnn', 'iam'), 1, 2048, 8)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import rllib_iam
+from rllib_iam.cli import json_object, positive_int
+
+SPEC_FILE = "grid_spec.json"
+"""The spec of a grid, in its experiment folder (``<storage_path>/<name>/``)."""
+
+SUPPORTED_SCHEMES = ("s3", "gs", "file")
+"""Storage URI schemes a grid accepts (through pyarrow's filesystems, as Tune does)."""
+
+LEGACY_DECAY_OVER = "budget"
+"""What a trial config without ``decay_over`` (grids started before it existed) decayed over."""
+
+GRID_FLAGS = {
+    "models": ("--models",),
+    "seeds": ("--seeds", "--first-seed"),
+    "timesteps": ("--timesteps", "--profile"),
+    "env": ("--env",),
+    "ppo": ("--ppo",),
+    "ppo_config": ("--ppo-config",),
+    "decay_over": ("--decay-over",),
+    "model_config": ("--model-config", "--param-budget"),
+    "cpus_per_trial": ("--cpus-per-trial",),
+}
+"""The grid's shape and the flags that set each part: with ``--resume`` a given flag may only
+repeat what the experiment was started with (Tune restores the stored grid; a different value
+would be silently ignored)."""
+
+
+class GridSpecError(ValueError):
+    """A flag's value that cannot run, as the one line to show the user."""
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A Figure 5 grid: every model x seed, each trial one PPO run of `timesteps` transitions."""
+
+    models: tuple[str, ...]
+    """Zoo models (`rllib_iam.models.MODELS`), one trial per model and seed, in this order."""
+    seeds: int
+    """Seeds per model: ``first_seed .. first_seed + seeds - 1``."""
+    first_seed: int
+    """The first seed, so that a long grid can run in chunks of seeds."""
+    timesteps: int
+    """Env transitions per trial (the profile's unless given)."""
+    env: str
+    """Gymnasium id of the task: a registered `EnvSpec`'s, or ``MODULE:ID``."""
+    profile: str
+    """Named budget (`rllib_iam.grid.PROFILES`): seeds, transitions, checkpoint frequency."""
+    checkpoint_every: int
+    """Iterations between a trial's checkpoints (the profile's)."""
+    ppo: str
+    """PPO variant (`rllib_iam.training.PPO_VARIANTS`): ``paper``, ``tuned`` or ``rllib``."""
+    ppo_config: dict[str, Any]
+    """`PaperPPO` fields changed on top of the variant (not for ``rllib``)."""
+    decay_over: int | str
+    """Where the lr and clip decays end: ``paper``, ``budget`` or a transition count."""
+    model_config: dict[str, Any]
+    """Model options for every model (``param_budget`` resolved to a count)."""
+    num_envs: int
+    """Environments per update, all env runners together (the PPO variant's)."""
+    cpus_per_trial: int
+    """1: sample and learn in one process; k > 1: k - 1 env runners share `num_envs`."""
+    name: str
+    """Experiment folder under `storage_path`."""
+    storage_path: str
+    """Local folder, or a ``file://``, ``s3://`` or ``gs://`` URI."""
+    resume: bool = False
+    """Continue the experiment `name` instead of starting it."""
+    max_concurrent: int | None = None
+    """Trials at once (None: as many as the cluster's CPUs hold)."""
+    track: tuple[str, ...] = ()
+    """Trackers every trial also logs to (`rllib_iam.tracking.TRACKERS`)."""
+    given: frozenset[str] = field(default=frozenset(), compare=False)
+    """The flags the user gave (``--models``, ...), for the resume check; not saved."""
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.seeds))
+
+    @property
+    def env_runners(self) -> int:
+        return self.cpus_per_trial - 1
+
+    @property
+    def experiment(self) -> str:
+        """The experiment folder: an absolute local path or a URI."""
+        storage = (self.storage_path if "://" in self.storage_path
+                   else os.path.abspath(self.storage_path))
+        return f"{storage.rstrip('/')}/{self.name}"
+
+    def trial_space(self) -> dict[str, Any]:
+        """What every trial's config holds besides its model and seed (`Figure5Trial`)."""
+        space = {"env": self.env, "timesteps": self.timesteps, "ppo": self.ppo,
+                 "decay_over": self.decay_over, "num_env_runners": self.env_runners}
+        if self.model_config:
+            space["model_config"] = self.model_config
+        if self.ppo_config:
+            space["ppo_config"] = self.ppo_config
+        return space
+
+    def to_json(self) -> str:
+        record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name not in ("given", "resume", "track")}
+        return json.dumps(record, indent=1, sort_keys=True) + "\n"
+
+    def shape(self) -> dict[str, list]:
+        """The grid's shape as `stored_shape` reads it back, part by part (`GRID_FLAGS`)."""
+        return {
+            "models": sorted(self.models),
+            "seeds": self.seed_list,
+            "timesteps": [self.timesteps],
+            "env": [self.env],
+            "ppo": [self.ppo],
+            "ppo_config": [json.dumps(self.ppo_config, sort_keys=True)],
+            "decay_over": [str(self.decay_over)],
+            "model_config": [json.dumps(self.model_config, sort_keys=True)],
+            "cpus_per_trial": [self.cpus_per_trial],
+        }
+
+    @classmethod
+    def from_flags(
+        cls,
+        *,
+        profile: str | None = None,
+        models: str | None = None,
+        seeds: int | str | None = None,
+        first_seed: int | str | None = None,
+        timesteps: int | str | None = None,
+        env: str | None = None,
+        model_config: str | None = None,
+        param_budget: str | None = None,
+        ppo: str | None = None,
+        ppo_config: str | None = None,
+        decay_over: str | None = None,
+        storage_path: str = "runs",
+        name: str | None = None,
+        resume: bool = False,
+        max_concurrent: int | str | None = None,
+        cpus_per_trial: int | str | None = None,
+        track: list[str] | None = None,
+    ) -> GridSpec:
+        """The checked spec of `figure5.py`'s flags (text as typed, None where not given);
+        `GridSpecError` names the first flag that cannot run. Looks at the storage (never
+        writes to it)."""
+        given = {flag for flag, value in (
+            ("--profile", profile), ("--models", models), ("--seeds", seeds),
+            ("--first-seed", first_seed), ("--timesteps", timesteps), ("--env", env),
+            ("--model-config", model_config), ("--param-budget", param_budget),
+            ("--ppo", ppo), ("--ppo-config", ppo_config), ("--decay-over", decay_over),
+            ("--cpus-per-trial", cpus_per_trial)) if value is not None}
+        profile, env = profile or "quick", env or rllib_iam.WAREHOUSE_ID
+        return _resolve(given=frozenset(given), profile=profile, models=models, seeds=seeds,
+                        first_seed=first_seed, timesteps=timesteps, env=env,
+                        model_config=model_config, param_budget=param_budget, ppo=ppo or "paper",
+                        ppo_config=ppo_config, decay_over=decay_over or "paper",
+                        storage_path=storage_path, name=name, resume=resume,
+                        max_concurrent=max_concurrent, cpus_per_trial=cpus_per_trial or 1,
+                        track=track)
+
+
+def _number(flag: str, value: Any) -> int:
+    """A positive count from a flag's text (or an int), or a `GridSpecError` naming the flag."""
+    try:
+        return value if isinstance(value, int) and value >= 1 else positive_int(str(value))
+    except argparse.ArgumentTypeError as err:
+        raise GridSpecError(f"argument {flag}: {err}") from None
+
+
+def _json(flag: str, text: str | dict | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    if isinstance(text, dict):
+        return dict(text)
+    try:
+        return json_object(text, flag)
+    except ValueError as err:
+        raise GridSpecError(str(err)) from None
+
+
+def _resolve(*, given: frozenset[str], profile: str, models: str | None, seeds, first_seed,
+             timesteps, env: str, model_config, param_budget, ppo: str, ppo_config,
+             decay_over: str, storage_path: str, name: str | None, resume: bool,
+             max_concurrent, cpus_per_trial, track) -> GridSpec:
+    from rllib_iam.envs.registry import spec_for
+    from rllib_iam.grid import default_models_for, profiles_for
+    from rllib_iam.models import MODELS, module_spec
+    from rllib_iam.tracking import parse_trackers
+    from rllib_iam.training import DECAY_CHOICES, PPO_VARIANTS, ppo_settings
+
+    seeds = None if seeds is None else _number("--seeds", seeds)
+    timesteps = None if timesteps is None else _number("--timesteps", timesteps)
+    max_concurrent = None if max_concurrent is None else _number("--max-concurrent",
+                                                                 max_concurrent)
+    cpus_per_trial = _number("--cpus-per-trial", cpus_per_trial)
+    try:
+        first_seed = 0 if first_seed is None else int(first_seed)
+    except ValueError:
+        raise GridSpecError(f"argument --first-seed: invalid int value: {first_seed!r}") from None
+    try:
+        track = parse_trackers(track)
+    except ValueError as err:
+        raise GridSpecError(str(err)) from None
+    fail = GridSpecError
+
+    profiles = profiles_for(env)
+    if profile not in profiles:
+        raise fail(f"unknown profile {profile!r}; valid: {', '.join(profiles)}")
+    names = [m.strip() for m in (models or ",".join(default_models_for(env))).split(",")
+             if m.strip()]
+    unknown = [m for m in names if m not in MODELS]
+    if unknown or not names:
+        raise fail(f"unknown model(s) {', '.join(unknown) or '(none)'}; "
+                   f"valid: {', '.join(MODELS)}")
+    if len(set(names)) != len(names):
+        raise fail(f"--models lists a model twice: {models}")
+    try:
+        spec_for(env)
+    except ValueError as err:
+        raise fail(str(err)) from None
+    options = _json("--model-config", model_config)
+    if "env_id" in options:
+        raise fail("--model-config cannot set env_id; use --env")
+    if param_budget is not None:
+        if "param_budget" in options:
+            raise fail("--param-budget and --model-config's param_budget conflict; give one")
+        options["param_budget"] = resolve_param_budget(param_budget, env)
+    for model in names:
+        try:
+            module_spec(model, env, **options)
+        except (ValueError, TypeError) as err:
+            raise fail(f"--model-config for {model}: {err}") from None
+    if ppo not in PPO_VARIANTS:
+        raise fail(f"unknown --ppo {ppo!r}; valid: {', '.join(PPO_VARIANTS)}")
+    if ppo_config is not None and ppo == "rllib":
+        raise fail("--ppo-config changes the paper PPO's settings; it does not apply to "
+                   "--ppo rllib")
+    overrides = _json("--ppo-config", ppo_config)
+    if ppo_config is not None:
+        try:
+            ppo_settings(env, ppo, overrides)
+        except ValueError as err:
+            raise fail(f"--ppo-config: {err}") from None
+    if decay_over not in DECAY_CHOICES:
+        try:
+            decay_over = positive_int(str(decay_over))
+        except argparse.ArgumentTypeError:
+            raise fail(f"--decay-over must be {', '.join(DECAY_CHOICES)} or a positive "
+                       f"transition count, got {decay_over!r}") from None
+    # the rllib variant keeps the paper's layout (envs, fragment, minibatch)
+    try:
+        settings = ppo_settings(env, "paper" if ppo == "rllib" else ppo, overrides)
+    except ValueError as err:
+        raise fail(f"--ppo {ppo}: {err}") from None
+    runners = cpus_per_trial - 1
+    if runners and settings.num_envs % runners:
+        raise fail(f"--cpus-per-trial {cpus_per_trial}: the {settings.num_envs} envs must "
+                   f"split evenly over {runners} env runners")
+    if first_seed < 0:
+        raise fail(f"--first-seed must be 0 or more, got {first_seed}")
+    budget = profiles[profile]
+    update = settings.num_envs * settings.rollout_fragment_length
+    if settings.minibatch_size > update:
+        raise fail(f"--ppo-config: minibatch_size {settings.minibatch_size} exceeds the update "
+                   f"of num_envs x rollout_fragment_length = {update} transitions")
+    name = name or f"figure5-{profile}"
+    if "/" in name or name.startswith("."):
+        raise fail(f"--name must be a plain folder name, got {name!r}")
+    spec = GridSpec(
+        models=tuple(names), seeds=seeds or budget.seeds, first_seed=first_seed,
+        timesteps=timesteps or budget.timesteps, env=env, profile=profile,
+        checkpoint_every=budget.checkpoint_every, ppo=ppo, ppo_config=overrides,
+        decay_over=decay_over, model_config=options, num_envs=settings.num_envs,
+        cpus_per_trial=cpus_per_trial, name=name, storage_path=storage_path, resume=resume,
+        max_concurrent=max_concurrent, track=track, given=given,
+    )
+    check_storage(spec)
+    return spec
+
+
+def resolve_param_budget(text: str, env: str) -> int:
+    """``--param-budget``: a positive count, or a model name standing for its default count
+    on `env`."""
+    from rllib_iam.models import MODELS, count_params, module_spec
+
+    if text in MODELS:
+        try:
+            return count_params(module_spec(text, env).build())
+        except ValueError as err:
+            raise GridSpecError(f"--param-budget {text}: {err}") from None
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise GridSpecError(f"--param-budget must be a positive count or a model name "
+                            f"({', '.join(MODELS)}), got {text!r}") from None
+
+
+def check_storage(spec: GridSpec) -> None:
+    """Refuses a storage path that cannot be written, starting an experiment that exists,
+    resuming one that does not (or is not Tune's), and a resume whose given flags contradict
+    the stored grid."""
+    from rllib_iam.grid import experiment_exists
+
+    storage, name, fail = spec.storage_path, spec.name, GridSpecError
+    if "://" in storage:
+        scheme = storage.split("://", 1)[0]
+        if scheme not in SUPPORTED_SCHEMES:
+            raise fail(f"unsupported storage URI scheme {scheme!r}; use a local path or "
+                       f"{', '.join(s + '://' for s in SUPPORTED_SCHEMES)}")
+    else:
+        existing = Path(storage)
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            raise fail(f"storage path {storage!r} is not a writable folder")
+    try:
+        exists = experiment_exists(storage, name)
+    except OSError as err:
+        raise fail(f"cannot reach storage path {storage!r}: {err}") from None
+    if exists and not spec.resume:
+        raise fail(f"experiment {name!r} already exists in {storage!r}; pass --resume to "
+                   "continue it or --name to start another")
+    if spec.resume and not exists:
+        raise fail(f"nothing to resume: no experiment {name!r} in {storage!r}")
+    if spec.resume and not resumable(spec.experiment):
+        raise fail(f"{name!r} in {storage!r} is not a Tune experiment (no tuner.pkl): nothing "
+                   "to resume; start another with --name")
+    if spec.resume:
+        conflict = resume_conflict(spec, stored_shape(spec.experiment))
+        if conflict:
+            raise fail(f"--resume continues {name!r} as it was started, but {conflict}; drop "
+                       "the flag, or start another experiment with --name")
+
+
+def resumable(experiment: str) -> bool:
+    """Whether the folder holds a Tune experiment that `Tuner.restore` can read."""
+    from ray import tune
+
+    return tune.Tuner.can_restore(experiment)
+
+
+def _filesystem(experiment: str):
+    import pyarrow.fs
+
+    if "://" in experiment:
+        return pyarrow.fs.FileSystem.from_uri(experiment)
+    return pyarrow.fs.LocalFileSystem(), experiment
+
+
+def save(spec: GridSpec) -> None:
+    """Writes ``grid_spec.json`` into the experiment's folder (which Tune has created)."""
+    fs, folder = _filesystem(spec.experiment)
+    with fs.open_output_stream(f"{folder.rstrip('/')}/{SPEC_FILE}") as f:
+        f.write(spec.to_json().encode())
+
+
+def stored_shape(experiment: str) -> dict[str, list] | None:
+    """The shape of the grid stored at `experiment`: from its ``grid_spec.json``, or, for a
+    grid started before that file existed, from its trials' configs; None when neither says."""
+    fs, folder = _filesystem(experiment)
+    try:
+        with fs.open_input_stream(f"{folder.rstrip('/')}/{SPEC_FILE}") as f:
+            record = json.loads(f.read())
+    except (OSError, ValueError):
+        record = None
+    if isinstance(record, dict):
+        known = {f.name for f in dataclasses.fields(GridSpec)}
+        record = {k: v for k, v in record.items() if k in known}
+        record["models"] = tuple(record.get("models", ()))
+        return GridSpec(**record).shape()
+    from rllib_iam.grid import stored_trials
+
+    trials = stored_trials(*experiment.rsplit("/", 1))
+    if not trials:  # interrupted before any trial wrote its config: nothing to compare
+        return None
+    return {
+        "models": sorted({t["model"] for t in trials}),
+        "seeds": sorted({int(t["seed"]) for t in trials}),
+        "timesteps": sorted({int(t.get("timesteps", 0)) for t in trials}),
+        "env": sorted({t.get("env") for t in trials}),
+        "ppo": sorted({t.get("ppo") for t in trials}),
+        "ppo_config": sorted({json.dumps(t.get("ppo_config") or {}, sort_keys=True)
+                              for t in trials}),
+        "decay_over": sorted({str(t.get("decay_over", LEGACY_DECAY_OVER)) for t in trials}),
+        "model_config": sorted({json.dumps(t.get("model_config") or {}, sort_keys=True)
+                                for t in trials}),
+        "cpus_per_trial": sorted({int(t.get("num_env_runners", 0)) + 1 for t in trials}),
+    }
+
+
+def resume_conflict(spec: GridSpec, stored: dict[str, list] | None) -> str | None:
+    """What a flag the user gave contradicts in the stored grid's shape, or None."""
+    if stored is None:
+        return None
+    asked = spec.shape()
+    for key, flags in GRID_FLAGS.items():
+        named = [f for f in flags if f in spec.given]
+        if named and asked[key] != stored[key]:
+            shown, wanted = (", ".join(map(str, v)) for v in (stored[key], asked[key]))
+            return f"{'/'.join(named)} asks for {key} {wanted} (stored: {shown})"
+    return None
