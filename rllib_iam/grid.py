@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,6 @@ from ray.rllib.utils.metrics import (
     NUM_ENV_STEPS_SAMPLED,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
 )
-from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.result import TIME_THIS_ITER_S, TIME_TOTAL_S
 
 from rllib_iam import gridspec, schema
@@ -34,6 +31,7 @@ from rllib_iam.envs.registry import WAREHOUSE, ByEnv, find, spec_for
 from rllib_iam.envs.spec import Profile
 from rllib_iam.gridspec import LEGACY_DECAY_OVER, GridSpec
 from rllib_iam.models import count_params
+from rllib_iam.ppo.tune import CsvLog, IntactRestore, JsonLog, restore_tuner
 from rllib_iam.schema import (
     DIAGNOSTICS,
     FIGURE5,
@@ -156,96 +154,21 @@ def _is_trial_spec(config: Any) -> bool:
     return isinstance(config, dict) and "class" not in config and {"model", "seed"} <= set(config)
 
 
-def checkpoint_damage(folder: Path) -> str | None:
-    """Why an RLlib checkpoint folder cannot be restored (missing or unreadable parts), or None.
-
-    Tune registers a checkpoint only once it is written, but a disk that filled up, a copy cut
-    off on its way to cloud storage or a hand-edited folder leave half-written ones; unpickling
-    each part up front finds them before any state is half loaded."""
-    try:
-        json.loads((folder / "rllib_checkpoint.json").read_text())
-    except (OSError, ValueError):
-        return "no readable rllib_checkpoint.json"
-    for needed in ("algorithm_state.pkl", "learner_group"):
-        if not (folder / needed).exists():
-            return f"{needed} missing"
-    for part in sorted(folder.rglob("*.pkl")):
-        try:
-            with part.open("rb") as f:
-                pickle.load(f)
-        except Exception as err:  # any failure to unpickle means damage
-            return f"{part.relative_to(folder)} unreadable ({type(err).__name__}: {err})"
-    return None
-
-
-def _say(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr, flush=True)
-
-
-class Figure5Trial(PPO):
+class Figure5Trial(IntactRestore, PPO):
     """RLlib's PPO, built from a grid trial's ``{"model", "seed", "env", "timesteps", "ppo"}``.
 
-    Restoring (Tune's retry of a failed trial, or ``--resume``) checks the checkpoint first: a
-    damaged one is reported and the newest intact older checkpoint of the trial is used instead,
-    or, with none left, the trial starts again from its first iteration. Iterations logged again
-    replace the earlier records in the analysis, so none is counted twice."""
+    Restoring skips damaged checkpoints (`rllib_iam.ppo.tune.IntactRestore`)."""
 
     def __init__(self, config: Any = None, **kwargs: Any) -> None:
         if _is_trial_spec(config):
             config = trial_ppo_config(config)
         super().__init__(config=config, **kwargs)
 
-    def restore(self, checkpoint_path: Any) -> None:
-        checkpoint = getattr(checkpoint_path, "checkpoint", None)
-        if checkpoint is None:  # a plain path or Checkpoint: RLlib's own use, left as it is
-            return super().restore(checkpoint_path)
-        import pyarrow.fs
-        from ray.tune import Checkpoint
-
-        fs, newest = checkpoint.filesystem, checkpoint.path.rstrip("/")
-        trial_dir, name = newest.rsplit("/", 1)
-        siblings = fs.get_file_info(pyarrow.fs.FileSelector(trial_dir, allow_not_found=True))
-        older = sorted((e.path for e in siblings if e.base_name.startswith("checkpoint_")
-                        and e.base_name < name), reverse=True)
-        trial = trial_dir.rsplit("/", 1)[-1]
-        for path in [newest, *older]:
-            candidate = Checkpoint(path, filesystem=fs)
-            with candidate.as_directory() as local:
-                damage = checkpoint_damage(Path(local))
-            if damage is None and path == newest:
-                return super().restore(checkpoint_path)
-            if damage is None:
-                super().restore(candidate)
-                self._time_total = _logged_time(fs, trial_dir, self.iteration)
-                _say(f"{trial}: restored from {path.rsplit('/', 1)[-1]} (iteration "
-                     f"{self.iteration}); iterations after it run again")
-                return None
-            _say(f"{trial}: {path.rsplit('/', 1)[-1]} is damaged ({damage})")
-        _say(f"{trial}: no intact checkpoint; the trial starts again from its first iteration")
-        return None
-
     @classmethod
     def default_resource_request(cls, config: Any):
         if _is_trial_spec(config):
             config = trial_ppo_config(config).to_dict()
         return super().default_resource_request(config)
-
-
-def _logged_time(fs, trial_dir: str, iteration: int) -> float:
-    """The trial's logged total time at ``iteration`` (0 when the log does not say)."""
-    try:
-        with fs.open_input_stream(f"{trial_dir}/result.json", compression=None) as f:
-            lines = f.read().decode(errors="replace").splitlines()
-    except OSError:
-        return 0.0
-    for line in reversed(lines):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("training_iteration") == iteration:
-            return float(record.get(TIME_TOTAL_S) or 0.0)
-    return 0.0
 
 
 def trial_name(trial: Any) -> str:
@@ -288,50 +211,11 @@ def stored_trials(storage_path: str, name: str) -> list[dict[str, Any]]:
     return configs
 
 
-class _KeepDriverLog:
-    """Keeps the driver's own copy of a trial's log when Tune retries the trial.
-
-    On a retry, Tune's loggers copy the trial's log back from the storage path over the driver's
-    copy. The storage copy is only as new as the last (throttled, asynchronous) experiment sync,
-    so the results logged since then were lost: a trial retried after iteration 2's checkpoint
-    could keep iterations 1, 3, 4. The driver's copy is never older than the storage's, so it
-    is kept when present; a new driver (`--resume`) has none and gets the storage copy as before.
-    Iterations logged after the checkpoint a retry restarts from appear twice, as after
-    `--resume`; `analysis.load` keeps the later ones.
-    """
-
-    def _restore_from_remote(self, file_name: str, trial: Any) -> None:
-        if not Path(trial.local_path, file_name).exists():
-            super()._restore_from_remote(file_name, trial)
-
-
-class JsonLog(_KeepDriverLog, JsonLoggerCallback):
-    """Tune's `result.json` logger, keeping the driver's copy on a retry."""
-
-
-class CsvLog(_KeepDriverLog, CSVLoggerCallback):
-    """Tune's `progress.csv` logger, keeping the driver's copy on a retry."""
-
-
 def run_callbacks(track: tuple[str, ...], storage_path: str, name: str) -> list:
     """The Tune callbacks of one run of a grid or search: the two logs (in place of Tune's
     own), the console `Progress` and the trackers of ``--track``."""
     return [JsonLog(), CsvLog(), Progress(),
             *tracking_callbacks(track, storage_path=storage_path, name=name)]
-
-
-def restore_tuner(path: str, callbacks: list):
-    """`Tuner.restore` of the experiment at ``path``, unfinished and errored trials resumed,
-    with ``callbacks`` in place of those it was started with: Tune restores the stored
-    `RunConfig`, so a ``--track`` given with ``--resume`` would otherwise be ignored (and one
-    given only at the start would stay on)."""
-    from ray import tune
-
-    tuner = tune.Tuner.restore(path, trainable=Figure5Trial, resume_unfinished=True,
-                               resume_errored=True)
-    # Tune has no public setter for a restored run's callbacks
-    tuner._local_tuner.get_run_config().callbacks = callbacks
-    return tuner
 
 
 def run_grid(spec: GridSpec, *, verbose: int = 1):
@@ -341,7 +225,7 @@ def run_grid(spec: GridSpec, *, verbose: int = 1):
 
     callbacks = run_callbacks(spec.track, spec.experiment.rsplit("/", 1)[0], spec.name)
     if spec.resume:
-        return restore_tuner(spec.experiment, callbacks).fit()
+        return restore_tuner(spec.experiment, Figure5Trial, callbacks).fit()
 
     param_space = {
         "model": tune.grid_search(list(spec.models)),

@@ -25,10 +25,10 @@ from rllib_iam.grid import (
     RETURN_LATEST,
     TRANSITIONS,
     Figure5Trial,
-    restore_tuner,
     run_callbacks,
     trial_name,
 )
+from rllib_iam.ppo.tune import restore_tuner
 
 METRIC = f"{FIGURE5}/{RETURN_LATEST}"
 """What ASHA compares at its rungs: the latest iteration's mean episode return (the one before
@@ -106,7 +106,7 @@ def run_search(
     storage = storage_path if "://" in storage_path else os.path.abspath(storage_path)
     callbacks = run_callbacks(track, storage, name)
     if resume:
-        return restore_tuner(f"{storage.rstrip('/')}/{name}", callbacks).fit()
+        return restore_tuner(f"{storage.rstrip('/')}/{name}", Figure5Trial, callbacks).fit()
     param_space = {
         "model": model, "seed": seed, "env": env, "timesteps": timesteps, "ppo": "paper",
         "decay_over": "paper", "num_env_runners": 0, "ppo_config": search_space(),

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.callbacks.callbacks import RLlibCallback
+from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
 import rllib_iam
 from rllib_iam.envs.registry import ByEnv, find, spec_for
@@ -45,13 +46,14 @@ from rllib_iam.models import env_config_for, model_class, module_spec
 from rllib_iam.ppo import (
     ADAM_EPS,
     CLIP_PARAM_SCHEDULE,
+    FAST_PIECES,
     GAE_HORIZON,
     NORMALIZE_ADVANTAGES,
     VF_CLIP,
     FragmentPhase,
     PaperPPOTorchLearner,
 )
-from rllib_iam.sampling import LeanEnvRunner
+from rllib_iam.ppo.sampling import LeanEnvRunner
 
 PPO_VARIANTS = ("paper", "tuned", "rllib")
 """Names `ppo_config(ppo=...)` (and the experiments' `--ppo`) accept."""
@@ -246,6 +248,7 @@ def ppo_config(
     model_config: dict[str, Any] | None = None,
     ppo_overrides: dict[str, Any] | None = None,
     decay_over: int | str = "paper",
+    stock_pieces: bool = False,
 ) -> PPOConfig:
     """A new-API-stack `PPOConfig` training zoo model `model` on `env`.
 
@@ -266,6 +269,9 @@ def ppo_config(
         ppo_overrides: `PaperPPO` fields to change (``paper`` only), e.g.
             ``{"adam_eps": 1e-5, "vf_clip": "clamp"}``.
         decay_over: ``"paper"``, ``"budget"`` or a transition count (module docstring).
+        stock_pieces: run RLlib's own env runner, BPTT padding connector and gradient step in
+            place of the project's faster ones (`rllib_iam.ppo`: the same episodes and weights,
+            bit for bit; tests/test_ppo.py), e.g. to tell a Ray upgrade's breakage apart.
     """
     model_class(model)  # the one check of a model's name (ValueError listing the valid ones)
     if ppo not in PPO_VARIANTS:
@@ -316,7 +322,7 @@ def ppo_config(
             rollout_fragment_length=rollout_fragment_length,
             gym_env_vectorize_mode="vector_entry_point",
             # the stock runner's work without its per-step connector pipelines (same episodes)
-            env_runner_cls=LeanEnvRunner,
+            env_runner_cls=SingleAgentEnvRunner if stock_pieces else LeanEnvRunner,
         )
         .rl_module(
             rl_module_spec=module_spec(
@@ -359,6 +365,7 @@ def ppo_config(
                 CLIP_PARAM_SCHEDULE: [[0, p.clip_param], [decay, p.clip_param_final]],
                 VF_CLIP: p.vf_clip,
                 ADAM_EPS: p.adam_eps,
+                FAST_PIECES: not stock_pieces,
             }
         )
     return config

@@ -328,7 +328,7 @@ def test_array_zero_pad_gives_the_stock_learner_batch(model_config):
         AddTimeDimToBatchAndZeroPad,
     )
 
-    from rllib_iam.sampling import LeanEnvRunner
+    from rllib_iam.ppo.sampling import LeanEnvRunner
     from rllib_iam.training import ppo_config
 
     config = ppo_config("lstm", total_timesteps=10_000, model_config=model_config)
@@ -694,22 +694,13 @@ def test_one_training_iteration(ray_local, monkeypatch, ppo):
         assert phases_seen == []  # RLlib's own GAE
 
 
-class StockPiecesLearner(PaperPPOTorchLearner):
-    """The paper's learner with RLlib's own padding connector and gradient application."""
-
-    FAST = False
-
-
 def trained_weights(model: str, fast: bool, iterations: int = 2) -> tuple[dict, list]:
-    from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
-
     from rllib_iam.training import ppo_config
 
     config = ppo_config(model, seed=4, total_timesteps=20_000, num_envs=4,
-                        rollout_fragment_length=64, minibatch_size=64)
+                        rollout_fragment_length=64, minibatch_size=64, stock_pieces=not fast)
     if not fast:
-        config.env_runners(env_runner_cls=SingleAgentEnvRunner)
-        config.training(learner_class=StockPiecesLearner)
+        assert config.env_runner_cls.__name__ == "SingleAgentEnvRunner"
     algo = config.build_algo()
     try:
         returns = [algo.train()["env_runners"].get("episode_return_mean")

@@ -10,7 +10,7 @@ import torch
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
 import rllib_iam
-from rllib_iam.sampling import LeanEnvRunner
+from rllib_iam.ppo.sampling import LeanEnvRunner
 from rllib_iam.training import ppo_config
 
 pytestmark = pytest.mark.slow  # every test here starts Ray and trains

@@ -65,6 +65,9 @@ VF_CLIP = "vf_clip"
 clipped prediction's error alone, SB3's) or ``"none"`` (plain squared error)."""
 ADAM_EPS = "adam_eps"
 """`learner_config_dict` key: Adam's ε (default torch's and TF's 1e-8)."""
+FAST_PIECES = "fast_pieces"
+"""`learner_config_dict` key: False runs RLlib's own padding connector and `apply_gradients`
+(`rllib_iam.training.ppo_config(stock_pieces=True)`); default the class's `FAST`."""
 
 LEARNER_RESULTS_CURR_CLIP_PARAM_KEY = "curr_clip_param"
 LEARNER_RESULTS_CLIP_FRACTION_KEY = "clip_fraction"
@@ -87,10 +90,15 @@ class PaperPPOTorchLearner(PPOTorchLearner):
     Two pieces only make it faster, with the same numbers as RLlib's (tests/test_ppo.py trains
     with and without them and compares the weights bit for bit): the BPTT zero-padding on whole
     arrays (`ArrayZeroPad`) and one fused finiteness check of the gradients per SGD step in
-    place of RLlib's two per parameter tensor. `FAST = False` keeps RLlib's own.
+    place of RLlib's two per parameter tensor. `FAST = False`, or `FAST_PIECES` False in
+    `learner_config_dict`, keeps RLlib's own.
     """
 
     FAST: bool = True
+
+    @property
+    def fast(self) -> bool:
+        return bool(self.config.learner_config_dict.get(FAST_PIECES, self.FAST))
 
     def build(self) -> None:
         super().build()
@@ -118,7 +126,7 @@ class PaperPPOTorchLearner(PPOTorchLearner):
                 ),
             )
             self._learner_connector.remove(GeneralAdvantageEstimation)
-            if self.FAST:  # the same padding on whole arrays (rllib_iam.ppo.padding)
+            if self.fast:  # the same padding on whole arrays (rllib_iam.ppo.padding)
                 self._learner_connector.insert_before(
                     AddTimeDimToBatchAndZeroPad, ArrayZeroPad(as_learner_connector=True)
                 )
@@ -143,7 +151,7 @@ class PaperPPOTorchLearner(PPOTorchLearner):
         each parameter tensor twice, each a host sync: 36 of them per SGD step for `iam`."""
         grads = [g for g in gradients_dict.values() if g is not None]
         simple = (
-            self.FAST
+            self.fast
             and grads
             and self._grad_scalers is None
             and self._lr_scheduler_classes is None
