@@ -25,6 +25,7 @@ except ModuleNotFoundError as err:  # not the project's environment: say how to 
              f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 from rllib_iam.cli import OneLineParser
 from rllib_iam.grid import experiment_exists
+from rllib_iam.gridspec import experiment_path, resumable
 from rllib_iam.models import MODELS
 from rllib_iam.search import dumps, overrides_of, run_search, space_description, trials_table
 from rllib_iam.search import winner as best_trial
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                      "--resume to continue it or --name to start another")
     if args.resume and not exists:
         parser.error(f"nothing to resume: no experiment {args.name!r} in {args.storage_path!r}")
+    if args.resume and not resumable(experiment_path(args.storage_path, args.name)):
+        parser.error(f"{args.name!r} in {args.storage_path!r} is not a Tune experiment (no "
+                     "tuner.pkl): nothing to resume; start another with --name")
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         parser.error(f"--out is a file: {args.out}")
 

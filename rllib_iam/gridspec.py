@@ -50,6 +50,12 @@ repeat what the experiment was started with (Tune restores the stored grid; a di
 would be silently ignored)."""
 
 
+def experiment_path(storage_path: str, name: str) -> str:
+    """Experiment `name`'s folder under `storage_path`: an absolute local path or a URI."""
+    storage = storage_path if "://" in storage_path else os.path.abspath(storage_path)
+    return f"{storage.rstrip('/')}/{name}"
+
+
 class GridSpecError(ValueError):
     """A flag's value that cannot run, as the one line to show the user."""
 
@@ -108,9 +114,7 @@ class GridSpec:
     @property
     def experiment(self) -> str:
         """The experiment folder: an absolute local path or a URI."""
-        storage = (self.storage_path if "://" in self.storage_path
-                   else os.path.abspath(self.storage_path))
-        return f"{storage.rstrip('/')}/{self.name}"
+        return experiment_path(self.storage_path, self.name)
 
     def trial_space(self) -> dict[str, Any]:
         """What every trial's config holds besides its model and seed (`Figure5Trial`)."""

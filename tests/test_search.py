@@ -39,6 +39,15 @@ def test_bad_input_is_one_line_exit_2_before_anything_starts(tmp_path, args, say
     assert not (tmp_path / "s").exists()
 
 
+def test_resume_of_a_folder_that_is_not_a_tune_experiment_is_refused(tmp_path):
+    (tmp_path / "s" / "mine").mkdir(parents=True)
+    (tmp_path / "s" / "mine" / "notes.txt").write_text("not Tune's")
+    run = search("--storage-path", str(tmp_path / "s"), "--name", "mine", "--resume")
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert "is not a Tune experiment" in run.stderr and run.stderr.strip().count("\n") == 0
+    assert sorted(p.name for p in (tmp_path / "s" / "mine").iterdir()) == ["notes.txt"]
+
+
 def test_help_shows_defaults_and_examples():
     run = search("--help")
     assert run.returncode == 0
