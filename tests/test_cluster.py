@@ -209,12 +209,16 @@ def test_network_policy_admits_only_ray_pods_and_the_namespaces_job_port():
     ray_pods = {"matchExpressions": [{"key": "ray.io/cluster", "operator": "Exists"}]}
     assert spec["podSelector"] == ray_pods  # every pod KubeRay makes for a Ray cluster
     assert spec["policyTypes"] == ["Ingress"]
-    among_ray_pods, job_port = spec["ingress"]
+    among_ray_pods, job_port, operator = spec["ingress"]
     assert among_ray_pods == {"from": [{"podSelector": ray_pods}]}  # any port, Ray pods only
-    # The dashboard and job API from pods of this namespace: no namespaceSelector, no ipBlock.
-    assert job_port == {"from": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": 8265}]}
+    # The dashboard and job API from pods of this namespace, and from the KubeRay operator's
+    # pod in its own namespace (it polls a RayJob's status there); no ipBlock.
+    port = [{"protocol": "TCP", "port": 8265}]
+    assert job_port == {"from": [{"podSelector": {}}], "ports": port}
+    assert operator == {"from": [{"namespaceSelector": {}, "podSelector": {
+        "matchLabels": {"app.kubernetes.io/name": "kuberay-operator"}}}], "ports": port}
     text = (CLUSTER / "kuberay/networkpolicy.yaml").read_text()
-    assert "ipBlock" not in text and "namespaceSelector" not in text
+    assert "ipBlock" not in text and text.count("namespaceSelector") == 1
     head_ports = {p["containerPort"] for _, spec_ in cluster_specs()
                   for p in spec_["headGroupSpec"]["template"]["spec"]["containers"][0]["ports"]}
     assert 8265 in head_ports
