@@ -48,8 +48,6 @@ gym.register_envs(ale_py)
 
 GAMES = {"Pong": "ALE/Pong-v5", "Breakout": "ALE/Breakout-v5"}
 """Our game name -> ale-py's gymnasium id."""
-FLICKER = 0.5
-"""The paper's flicker probability: each new frame is blanked with probability 1/2."""
 FLICKER_STREAM = 0x466C6963
 """Separates the flicker's generator from the no-op generator seeded with the same seed."""
 """Info key (at a game's last step) and metric name: the whole game's unclipped score."""

@@ -194,6 +194,12 @@ paper.md gives no Atari budget, so ``paper`` is the customary 10M transitions (4
 PPO on Atari."""
 
 
+ATARI_FLICKER = 0.5
+"""The paper's flicker probability: each new frame of a Flickering game is blanked with
+probability 1/2 (here, not in `rllib_iam.envs.atari`, so that a Warehouse run never imports
+ale-py)."""
+
+
 def atari(game: str, flicker: bool) -> EnvSpec:
     """One Atari game (DeepMind preprocessing, `rllib_iam.envs.atari`), flickering or not."""
     name = f"{'Flickering' if flicker else ''}{game}"
@@ -202,7 +208,7 @@ def atari(game: str, flicker: bool) -> EnvSpec:
         label=name,
         entry_point="rllib_iam.envs.atari:make_atari",
         vector_entry_point="rllib_iam.envs.atari:make_atari_vector",
-        kwargs={"game": game, "flicker": 0.5 if flicker else 0.0},
+        kwargs={"game": game, "flicker": ATARI_FLICKER if flicker else 0.0},
         # docs/atari.md: the paper's table gives a time horizon of 128 (GAE over the whole
         # 128-step fragment) and sequence lengths of 4 and 8; 8 here, 4 through the model
         # config (``max_seq_len``); the rest as Warehouse's
