@@ -8,17 +8,15 @@ import pytest
 
 import rllib_iam
 from rllib_iam.envs import sumo_loop
-from rllib_iam.envs.traffic import (
-    D_SETS,
+from rllib_iam.envs.traffic import D_SETS, TrafficVectorEnv, resolve_d_set
+from rllib_iam.envs.traffic_sim import (
     EPISODE_LENGTH,
     GREENS,
     OBS_SIZE,
     Light,
     TrafficSim,
-    TrafficVectorEnv,
     cell,
     observe,
-    resolve_d_set,
 )
 
 NORTH, WEST = 0, 1

@@ -14,7 +14,7 @@ from multiprocessing.connection import Connection
 
 
 def serve(inbox: Connection, outbox: Connection) -> None:
-    from rllib_iam.envs.traffic import TrafficSim
+    from rllib_iam.envs.traffic_sim import TrafficSim
 
     sim = None
     while True:

@@ -21,7 +21,7 @@ from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 from torch import nn
 
 from rllib_iam import WAREHOUSE_ID
-from rllib_iam.models.base import ZooModule, space_sizes
+from rllib_iam.models.base import ZooModule
 from rllib_iam.models.fnn import FNNModule
 from rllib_iam.models.fnn8 import FNN8Module
 from rllib_iam.models.fnn32 import FNN32Module
@@ -32,6 +32,7 @@ from rllib_iam.models.iam_auto import IAMAutoModule
 from rllib_iam.models.iam_gru import IAMGRUModule
 from rllib_iam.models.iam_static import IAMStaticModule
 from rllib_iam.models.lstm import LSTMModule
+from rllib_iam.models.sizing import space_sizes
 
 MODELS: dict[str, type[ZooModule]] = {
     cls.NAME: cls

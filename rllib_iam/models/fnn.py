@@ -7,7 +7,8 @@ from typing import Any
 import torch
 
 from rllib_iam import ATARI_IDS, TRAFFIC_ID, WAREHOUSE_ID
-from rllib_iam.models.base import FNN, State, Trunk, ZooModule
+from rllib_iam.models.base import ZooModule
+from rllib_iam.models.layers import FNN, State, Trunk
 
 
 class FeedforwardTrunk(Trunk):

@@ -9,7 +9,8 @@ from torch import nn
 
 from rllib_iam import TRAFFIC_ID, WAREHOUSE_ID
 from rllib_iam.envs.registry import spec_for
-from rllib_iam.models.base import FNN, Memory, State, Trunk, ZooModule
+from rllib_iam.models.base import ZooModule
+from rllib_iam.models.layers import FNN, Memory, State, Trunk
 
 
 class DSet(nn.Module):

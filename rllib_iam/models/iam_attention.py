@@ -15,7 +15,8 @@ from ray.rllib.core.columns import Columns
 from torch import nn
 
 from rllib_iam import ATARI_IDS
-from rllib_iam.models.base import FNN, NatureCNN, State, Trunk, ZooModule
+from rllib_iam.models.base import ZooModule
+from rllib_iam.models.layers import FNN, NatureCNN, State, Trunk
 
 ATTENTION = "attention"
 """Forward-output key of the attention weights, ``(B, T, 49)`` or ``(B, 49)``."""

@@ -7,8 +7,8 @@ from typing import Any
 from torch import nn
 
 from rllib_iam import TRAFFIC_ID
-from rllib_iam.models.base import check_width
 from rllib_iam.models.iam import IAMModule
+from rllib_iam.models.sizing import check_width
 
 
 class IAMAutoModule(IAMModule):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rllib_iam import ATARI_IDS, TRAFFIC_ID, WAREHOUSE_ID
-from rllib_iam.models.base import Memory, ZooModule
+from rllib_iam.models.base import ZooModule
+from rllib_iam.models.layers import Memory
 
 
 class LSTMModule(ZooModule):
