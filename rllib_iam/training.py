@@ -53,6 +53,7 @@ from rllib_iam.ppo import (
     FragmentPhase,
     PaperPPOTorchLearner,
 )
+from rllib_iam.ppo.modules import FLAT_TRAIN
 from rllib_iam.ppo.sampling import LeanEnvRunner
 
 PPO_VARIANTS = ("paper", "tuned", "rllib")
@@ -328,7 +329,8 @@ def ppo_config(
             rl_module_spec=module_spec(
                 model,
                 env_id=env,
-                **{"max_seq_len": p.max_seq_len, **(model_config or {})},
+                **{"max_seq_len": p.max_seq_len, **(model_config or {}),
+                   **({FLAT_TRAIN: False} if stock_pieces else {})},
             )
         )
         .training(train_batch_size_per_learner=train_batch_size, minibatch_size=minibatch_size)

@@ -9,6 +9,7 @@ only says how to build its trunk:
 - `shared_trunk=False`: a second copy of the trunk for the critic (the seed reproduction's setup);
 - state plumbing: `get_initial_state`, `STATE_IN`/`STATE_OUT`, `(B, T, ...)` and `(B, ...)`
   batches, a missing `STATE_IN` read as the start of an episode;
+- train/eval: one flat loop over the fixed module tree (`rllib_iam.ppo.modules.FlatTrainMode`);
 - images: a ``(k, 84, 84)`` uint8 observation goes through the Nature-DQN CNN first, and the
   model's trunk reads the flattened 7x7x64 map (`ImageTrunk`), unless the model builds its own
   image trunk (`build_image_trunk`, e.g. `iam_attention`).
@@ -33,9 +34,10 @@ from torch import nn
 
 from rllib_iam.models.layers import FNN, ImageTrunk, NatureCNN, State, Trunk
 from rllib_iam.models.sizing import ModelSizing, space_sizes
+from rllib_iam.ppo.modules import FlatTrainMode
 
 
-class ZooModule(ModelSizing, TorchRLModule, ValueFunctionAPI):
+class ZooModule(ModelSizing, FlatTrainMode, TorchRLModule, ValueFunctionAPI):
     """Base RLModule: a trunk (or one per role), a policy head and a value head.
 
     Subclasses set `NAME`, `DEFAULTS` (per environment id; an env's `EnvSpec.model_sizes` gives
@@ -80,21 +82,7 @@ class ZooModule(ModelSizing, TorchRLModule, ValueFunctionAPI):
         self.value_head = nn.Linear(self.trunk.out_size, 1)
         self._stateful = bool(self.trunk.initial_state())
         self._reset_parameters()
-        self._all_modules = tuple(self.modules())
-
-    def train(self, mode: bool = True) -> ZooModule:
-        """nn.Module.train without its recursive walk over submodules.
-
-        RLlib's `forward_inference`/`forward_exploration` switch to eval mode and back around
-        every env-runner call; torch's walk costs more than a B=8 forward pass of `fnn`. The
-        module tree is fixed after `setup`, so one flat loop over it has the same effect.
-        """
-        modules = self.__dict__.get("_all_modules")
-        if modules is None:  # still inside setup
-            return super().train(mode)
-        for module in modules:
-            object.__setattr__(module, "training", mode)
-        return self
+        self.freeze_module_list()  # train/eval as one flat loop from here on
 
     def _reset_parameters(self) -> None:
         for module in self.modules():

@@ -19,14 +19,17 @@ import torch
 
 from rllib_iam import WAREHOUSE_ID
 from rllib_iam.envs.registry import find
+from rllib_iam.ppo.modules import FLAT_TRAIN
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "env_id": WAREHOUSE_ID,
     "shared_trunk": True,
     "param_budget": None,
     "max_seq_len": 8,
+    FLAT_TRAIN: True,
 }
-"""Keys every model accepts. `max_seq_len` is read by RLlib's connectors (BPTT length)."""
+"""Keys every model accepts. `max_seq_len` is read by RLlib's connectors (BPTT length);
+`flat_train_mode` False keeps torch's recursive `train` (`rllib_iam.ppo.modules`)."""
 
 IGNORED_KEYS = ("vf_share_layers",)
 """Keys RLlib's PPOConfig/APPOConfig merge into every model_config; `shared_trunk` decides here."""
@@ -158,6 +161,8 @@ def space_sizes(
 def _check_common(config: dict[str, Any]) -> None:
     if not isinstance(config["shared_trunk"], bool):
         raise ValueError(f"shared_trunk must be True or False, got {config['shared_trunk']!r}")
+    if not isinstance(config[FLAT_TRAIN], bool):
+        raise ValueError(f"{FLAT_TRAIN} must be True or False, got {config[FLAT_TRAIN]!r}")
     if not _positive_int(config["max_seq_len"]):
         raise ValueError(f"max_seq_len must be an integer >= 1, got {config['max_seq_len']!r}")
     budget = config["param_budget"]

@@ -1,0 +1,81 @@
+"""The fence: private RLlib/Tune/torch names only in rllib_iam/ppo/, a Ray version check on its
+import, and docs/internals.md naming what is used there."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "rllib_iam"
+FENCE = PACKAGE / "ppo"
+PRIVATE = re.compile(r"\._([a-z]\w*)")
+DEFINED = re.compile(r"(?:^|def |self\.|cls\.)_([a-z]\w*)\s*(?:\(|=|:)", re.M)
+
+
+def outside_fence() -> list[Path]:
+    return [p for p in sorted(PACKAGE.rglob("*.py")) if FENCE not in p.parents]
+
+
+def test_outside_the_fence_every_private_name_is_the_projects_own():
+    """A ``._name`` used outside rllib_iam/ppo/ must be defined by the project outside it
+    (``def _name``, ``self._name = ...``, a module's ``_name = ...``): otherwise it is
+    RLlib's, Tune's or torch's."""
+    defined = set()
+    for path in outside_fence():
+        defined |= set(DEFINED.findall(path.read_text()))
+    foreign = {}
+    for path in outside_fence():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for name in PRIVATE.findall(line.split("#")[0]):
+                if name not in defined:
+                    foreign.setdefault(f"_{name}", []).append(
+                        f"{path.relative_to(ROOT)}:{number}")
+    assert not foreign, f"private names of other libraries outside rllib_iam/ppo/: {foreign}"
+
+
+def test_outside_the_fence_nothing_private_is_imported_from_ray_or_torch():
+    imported = re.compile(r"^from (?:ray|torch)\S* import .*\b_[A-Za-z]", re.M)
+    for path in outside_fence():
+        assert not imported.search(path.read_text()), path
+
+
+def test_no_object_setattr_outside_the_fence():
+    for path in outside_fence():
+        assert "object.__setattr__" not in path.read_text(), path
+
+
+def test_the_fence_rule_would_catch_a_private_ray_name():
+    """The check above is not vacuous: RLlib's own private attributes used in the fence are
+    not defined by the project."""
+    defined = set()
+    for path in outside_fence():
+        defined |= set(DEFINED.findall(path.read_text()))
+    used = set(PRIVATE.findall((FENCE / "sampling.py").read_text()))
+    assert {"ongoing_episodes", "try_env_step", "cached_to_module"} <= used - defined
+
+
+def test_the_docs_list_every_fenced_file_and_the_private_names_of_tune():
+    doc = (ROOT / "docs/internals.md").read_text()
+    for name in ("sampling.py", "learner.py", "padding.py", "tune.py", "modules.py",
+                 "wandb_log.py"):
+        assert f"`ppo/{name}`" in doc, name
+        assert (FENCE / name).is_file(), name
+    for name in ("_time_total", "_restore_from_remote", "_local_tuner", "_sample",
+                 "_WandbLoggingActor", "_logger_actor_cls",
+                 "_learner_connector", "_added_loss_mask_for_valid_episode_ts"):
+        assert name in doc, name
+
+
+def test_another_ray_version_is_refused_with_the_pin_or_tried_with_a_warning():
+    from rllib_iam.ppo import SUPPORTED_RAY, check_ray_version
+
+    check_ray_version(SUPPORTED_RAY, override="")
+    with pytest.raises(ImportError, match=r"needs Ray 2\.60\.0, found 2\.99\.0.*==2\.60\.0"):
+        check_ray_version("2.99.0", override="")
+    with pytest.warns(UserWarning, match="trying anyway"):
+        check_ray_version("2.99.0", override="1")
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert f"ray[rllib,default]=={SUPPORTED_RAY}" in requirements
