@@ -25,8 +25,8 @@ except ModuleNotFoundError as err:  # not the project's environment: say how to 
              f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 from rllib_iam.cli import OneLineParser
 from rllib_iam.grid import experiment_exists
-from rllib_iam.gridspec import experiment_path, resumable
-from rllib_iam.models import MODELS
+from rllib_iam.gridspec import experiment_path, resolve_param_budget, resumable
+from rllib_iam.models import MODELS, module_spec
 from rllib_iam.search import dumps, overrides_of, run_search, space_description, trials_table
 from rllib_iam.search import winner as best_trial
 from rllib_iam.tracking import TRACKERS, parse_trackers
@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
                            epilog=__doc__.split("\n", 2)[2],
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="fnn", help="zoo model (default %(default)s)")
+    parser.add_argument("--param-budget", metavar="N|MODEL",
+                        help="scale the model's widths to N parameters, or to MODEL's count "
+                             "(e.g. --model gru --param-budget iam: a GRU of iam's size)")
     parser.add_argument("--env", default=rllib_iam.WAREHOUSE_ID,
                         help="gymnasium id (default %(default)s)")
     parser.add_argument("--samples", default="24", help="configurations tried (default 24)")
@@ -94,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown model {args.model!r}; valid: {', '.join(MODELS)}")
     if args.env not in rllib_iam.env_ids():
         parser.error(f"unknown env {args.env!r}; valid: {', '.join(rllib_iam.env_ids())}")
+    model_config = {}
+    if args.param_budget is not None:
+        try:
+            model_config["param_budget"] = resolve_param_budget(args.param_budget, args.env)
+            module_spec(args.model, args.env, **model_config)
+        except ValueError as err:
+            parser.error(str(err))
     exists = experiment_exists(args.storage_path, args.name)
     if exists and not args.resume:
         parser.error(f"experiment {args.name!r} already exists in {args.storage_path!r}; pass "
@@ -112,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         reduction_factor=numbers["reduction_factor"], seed=numbers["seed"],
         search_seed=numbers["search_seed"], storage_path=args.storage_path, name=args.name,
         resume=args.resume, max_concurrent=numbers["max_concurrent"], track=track,
+        model_config=model_config,
     )
     rows = sorted(trials_table(results),
                   key=lambda r: float("inf") if r["return"] is None else -r["return"])

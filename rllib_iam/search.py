@@ -96,9 +96,11 @@ def run_search(
     checkpoint_every: int = 50,
     verbose: int = 1,
     track: tuple[str, ...] = (),
+    model_config: dict[str, Any] | None = None,
 ):
     """Run (or resume) the search; returns Tune's `ResultGrid`. Inputs are checked by the
-    caller (`experiments/ppo_search.py`); ``track`` as `rllib_iam.grid.run_grid`'s."""
+    caller (`experiments/ppo_search.py`); ``track`` as `rllib_iam.grid.run_grid`'s;
+    ``model_config`` the model's options (e.g. ``{"param_budget": 214145}``)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -111,6 +113,8 @@ def run_search(
         "model": model, "seed": seed, "env": env, "timesteps": timesteps, "ppo": "paper",
         "decay_over": "paper", "num_env_runners": 0, "ppo_config": search_space(),
     }
+    if model_config:
+        param_space["model_config"] = model_config
     tuner = tune.Tuner(
         Figure5Trial,
         param_space=param_space,

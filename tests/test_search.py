@@ -30,6 +30,8 @@ def search(*args: str) -> subprocess.CompletedProcess:
     (["--model", "transformer"], "unknown model 'transformer'"),
     (["--env", "CartPole-v1"], "unknown env 'CartPole-v1'"),
     (["--resume"], "nothing to resume"),
+    (["--param-budget", "0"], "--param-budget must be a positive count or a model name"),
+    (["--model", "gru", "--param-budget", "10"], "param_budget"),
     (["--track", "bogus"], "unknown --track 'bogus'; valid: wandb, mlflow"),
 ])
 def test_bad_input_is_one_line_exit_2_before_anything_starts(tmp_path, args, says):
@@ -90,3 +92,16 @@ def test_a_tiny_search_writes_its_trials_and_winner_and_resumes(tmp_path):
     resumed = search(*args, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((out / "winner.json").read_text()) == winner
+
+
+@pytest.mark.slow
+def test_param_budget_reaches_the_searched_model(tmp_path):
+    """``--model gru --param-budget iam``: the search's trials train a GRU of iam's size."""
+    from rllib_iam.models import count_params, module_spec
+
+    run = search("--model", "gru", "--param-budget", "iam", "--samples", "1", "--timesteps",
+                 "4096", "--grace", "4096", "--storage-path", str(tmp_path), "--name", "g")
+    assert run.returncode in (0, 1), run.stderr[-3000:]  # 1: no episode in its last 10%
+    (params,) = (tmp_path / "g").glob("*/params.json")
+    budget = count_params(module_spec("iam").build())
+    assert json.loads(params.read_text())["model_config"] == {"param_budget": budget}
