@@ -21,9 +21,15 @@ import logging
 import os
 import platform
 import statistics
+import sys
 import time
 import warnings
 
+try:
+    import rllib_iam
+except ModuleNotFoundError as err:  # not the project's environment: say how to get it
+    sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
+             f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 import gymnasium as gym
 import numpy as np
 import ray

@@ -14,8 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 
+try:
+    import rllib_iam  # noqa: F401
+except ModuleNotFoundError as err:  # not the project's environment: say how to get it
+    sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
+             f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 import numpy as np
 from machine import cpu_name
 

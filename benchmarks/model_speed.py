@@ -19,9 +19,15 @@ Learner overhead is not part of either side.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 
+try:
+    import rllib_iam  # noqa: F401
+except ModuleNotFoundError as err:  # not the project's environment: say how to get it
+    sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
+             f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 import torch
 from machine import cpu_name
 from ray.rllib.core.columns import Columns

@@ -13,9 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 from importlib.metadata import version
 
+try:
+    import rllib_iam
+except ModuleNotFoundError as err:  # not the project's environment: say how to get it
+    sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
+             f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 import gymnasium as gym
 import numpy as np
 from machine import cpu_name

@@ -57,6 +57,11 @@ import sys
 import time
 import warnings
 
+try:
+    import rllib_iam  # noqa: F401
+except ModuleNotFoundError as err:  # not the project's environment: say how to get it
+    sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
+             f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 import numpy as np
 import ray
 import torch

@@ -76,6 +76,21 @@ def test_scripts_outside_the_venv_say_how_to_get_it(script):
     assert "No module named" in run.stderr and "source .venv/bin/activate" in run.stderr
 
 
+@pytest.mark.parametrize("command", [
+    ["benchmarks/peer_ppo.py"], ["benchmarks/train_throughput.py"], ["benchmarks/env_speed.py"],
+    ["benchmarks/model_speed.py"], ["benchmarks/traffic_speed.py"],
+    ["benchmarks/atari_throughput.py"], ["-m", "analysis.figure5"], ["-m", "analysis.export"],
+])
+def test_benchmarks_and_analysis_outside_the_venv_say_how_to_get_it(command):
+    """-S -E -s: no site-packages (the project's dependencies missing), the working directory
+    still on the path for ``-m analysis...``."""
+    run = subprocess.run([sys.executable, "-S", "-E", "-s", *command, "--help"], cwd=ROOT,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
+    assert run.returncode == 1 and run.stdout == "", run.stderr[-2000:]
+    assert run.stderr.count("\n") == 1, run.stderr[-2000:]
+    assert "No module named" in run.stderr and "source .venv/bin/activate" in run.stderr
+
+
 def test_license_and_citation_agree_with_the_package():
     import tomllib
 
