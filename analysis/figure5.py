@@ -13,6 +13,7 @@ status 2, nothing written. The notebook ``analysis/figure5.ipynb`` uses the same
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 import warnings
@@ -370,13 +371,27 @@ def write_report(runs: list[str], out: str, axis: str = "transitions", band: str
     return [str(p) for p in paths]
 
 
+EXAMPLES = """examples:
+  python -m analysis.figure5 runs/figure5-quick --out figure5-quick
+  python -m analysis.figure5 results/warehouse-tuned --out results/warehouse-tuned
+  python -m analysis.figure5 s3://bucket/iam/figure5-blog --out blog --band ci95
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="figure5", description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="experiment or storage folders (or URIs)")
+    parser = OneLineParser(prog="figure5", description=__doc__.splitlines()[0],
+                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="experiment or storage folders (or URIs), or "
+                        "committed results folders (their trials/)")
     parser.add_argument("--out", required=True, help="folder for the figure and tables")
-    parser.add_argument("--axis", default="transitions", choices=list(AXES))
-    parser.add_argument("--band", default="std", choices=list(BANDS))
-    parser.add_argument("--reps", type=int, default=REPS, help="bootstrap replications")
+    parser.add_argument("--axis", default="transitions", choices=list(AXES),
+                        help="x axis: env transitions or the paper's steps of 8 envs "
+                             "(default %(default)s)")
+    parser.add_argument("--band", default="std", choices=list(BANDS),
+                        help="band around each mean curve: the seeds' standard deviation, or "
+                             "a bootstrap 95%% interval (default %(default)s)")
+    parser.add_argument("--reps", type=int, default=REPS,
+                        help="bootstrap replications (default %(default)s)")
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error(f"--reps must be positive, got {args.reps}")

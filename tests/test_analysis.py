@@ -424,3 +424,12 @@ def test_the_grids_trial_names_parse_back_to_model_and_seed(model):
     `TRIAL_NAME` (folders without a readable params.json)."""
     match = TRIAL_NAME.match(trial_name(model, 12))
     assert match and match["model"] == model and match["seed"] == "12"
+
+
+def test_help_shows_defaults_and_examples(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse's line wrapping undone
+    assert exit_.value.code == 0
+    assert "(default transitions)" in out and "(default std)" in out and "(default 2000)" in out
+    assert "python -m analysis.figure5 results/warehouse-tuned --out" in out
