@@ -32,6 +32,7 @@ from rllib_iam.schema import (
     FIGURE5,
     LEARNER_RESULTS,
     PARAMS,
+    REFERENCE_ENVS,
     REFERENCE_STEPS,
     RETURN,
     TRANSITIONS,
@@ -42,7 +43,7 @@ from rllib_iam.schema import (
 
 SCHEMES = ("s3", "gs", "gcs", "file")
 """URI schemes read through pyarrow's filesystems; anything else is refused."""
-ENVS_PER_REFERENCE_STEP = 8
+ENVS_PER_REFERENCE_STEP = REFERENCE_ENVS
 """The reference code counts one step of its 8 parallel envs as one step (paper.md)."""
 FINAL_FRACTION = 0.1
 """A trial's final return is its mean over the last 10% of its budget of transitions."""

@@ -36,6 +36,7 @@ from rllib_iam.schema import (
     DIAGNOSTICS,
     FIGURE5,
     PARAMS,
+    REFERENCE_ENVS,
     REFERENCE_STEPS,
     RETURN,
     RETURN_LATEST,
@@ -84,7 +85,6 @@ class Figure5Metrics(RLlibCallback):
 
     def on_algorithm_init(self, *, algorithm, **kwargs: Any) -> None:
         self._params = count_params(algorithm.get_module())
-        self._num_envs = paper_ppo_for(algorithm.config.env).num_envs
         # e.g. Atari trains on lives with clipped rewards: its return is the game score
         self._return_key = spec_for(algorithm.config.env).score_key or EPISODE_RETURN_MEAN
         self._latest = float("nan")
@@ -98,7 +98,7 @@ class Figure5Metrics(RLlibCallback):
             self._latest = episode_return
         result[FIGURE5] = {
             TRANSITIONS: transitions,
-            REFERENCE_STEPS: transitions / self._num_envs,
+            REFERENCE_STEPS: transitions / REFERENCE_ENVS,
             RETURN: episode_return,
             RETURN_LATEST: self._latest,
             WALL_TIME: float(result.get(TIME_TOTAL_S) or float("nan")),

@@ -14,6 +14,9 @@ FIGURE5 = "figure5"
 """Result key under which each iteration's Figure 5 record is logged."""
 TRANSITIONS = "transitions"
 REFERENCE_STEPS = "reference_steps"
+REFERENCE_ENVS = 8
+"""The reference's parallel envs (every task): Figure 5's x axis counts one step of all 8 as
+one step, so reference steps = transitions / 8 (docs/spec/paper.md); `PaperPPO.num_envs`."""
 RETURN = "episode_return_mean"
 RETURN_LATEST = "episode_return_latest"
 """The latest finite `RETURN`: an iteration in which no episode ended (fragments shorter than

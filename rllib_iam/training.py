@@ -55,6 +55,7 @@ from rllib_iam.ppo import (
 )
 from rllib_iam.ppo.modules import FLAT_TRAIN
 from rllib_iam.ppo.sampling import LeanEnvRunner
+from rllib_iam.schema import REFERENCE_ENVS
 
 PPO_VARIANTS = ("paper", "tuned", "rllib")
 """Names `ppo_config(ppo=...)` (and the experiments' `--ppo`) accept."""
@@ -71,7 +72,7 @@ VF_CLIP_MODES = ("max", "clamp", "none")
 class PaperPPO:
     """The reference's PPO settings for Warehouse (its final commit; docs/spec/paper.md)."""
 
-    num_envs: int = 8
+    num_envs: int = REFERENCE_ENVS
     """parallel environments"""
     rollout_fragment_length: int = 128
     """steps per environment between updates (8 x 128 = 1024 transitions per update)"""
