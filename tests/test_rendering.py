@@ -102,6 +102,25 @@ def test_record_video_writes_the_recorded_steps(env_id: str, tmp_path) -> None:
         assert np.abs(seen.astype(int) - drawn).mean() < 8
 
 
+@pytest.mark.parametrize("env_id", [rllib_iam.WAREHOUSE_ID, rllib_iam.TRAFFIC_ID])
+def test_human_mode_shows_the_rgb_frames_in_a_pygame_window(env_id: str, monkeypatch) -> None:
+    """``render_mode="human"``: gymnasium's `HumanRendering` over the env's ``rgb_array``
+    frames, in a pygame window (SDL's dummy video driver: no display needed)."""
+    pygame = pytest.importorskip("pygame", reason="human mode draws through pygame")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    env = gym.make(env_id, render_mode="human")
+    assert env.render_mode == "human"
+    env.reset(seed=0)
+    env.step(0)
+    try:
+        window = pygame.display.get_surface()
+        assert window is not None and window.get_size() == SHAPES[env_id][1::-1]
+        shown = np.transpose(pygame.surfarray.array3d(window), (1, 0, 2))
+        assert shown.shape == SHAPES[env_id] and shown.any()  # the env's frame, not a blank
+    finally:
+        env.close()
+
+
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_a_bad_render_mode_is_a_one_line_error(env_id: str) -> None:
     with warnings.catch_warnings():
