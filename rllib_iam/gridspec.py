@@ -394,7 +394,10 @@ def stored_shape(experiment: str) -> dict[str, list] | None:
         known = {f.name for f in dataclasses.fields(GridSpec)}
         record = {k: v for k, v in record.items() if k in known}
         record["models"] = tuple(record.get("models", ()))
-        return GridSpec(**record).shape()
+        try:
+            return GridSpec(**record).shape()
+        except TypeError:  # written by a version with other fields: read the trials instead
+            pass
     from rllib_iam.grid import stored_trials
 
     trials = stored_trials(*experiment.rsplit("/", 1))

@@ -60,6 +60,8 @@ def test_the_saved_spec_reads_back_to_the_same_shape_and_catches_a_contradiction
 def test_a_grid_without_a_saved_spec_or_trials_has_nothing_to_compare(tmp_path):
     (tmp_path / "old").mkdir()
     assert stored_shape(str(tmp_path / "old")) is None
+    (tmp_path / "old" / SPEC_FILE).write_text('{"models": ["fnn"]}')  # another version's
+    assert stored_shape(str(tmp_path / "old")) is None
 
 
 @pytest.mark.parametrize("flags, message", [
