@@ -16,6 +16,7 @@ Prints one line per episode and the mean.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 try:
@@ -54,9 +55,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--frames", type=count(0), default=300,
                         help="steps drawn, from the first episode on (300); 0: no video")
     parser.add_argument("--fps", type=count(1), default=15, help="video frames per second (15)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out file (refused otherwise)")
     args = parser.parse_args(argv)
     if args.frames and not args.out.endswith(VIDEO_SUFFIXES):
         parser.error(f"--out must end in {' or '.join(VIDEO_SUFFIXES)}, got {args.out!r}")
+    if args.frames and os.path.exists(args.out) and not args.overwrite:
+        parser.error(f"{args.out} already exists; pass --overwrite to replace it, or another "
+                     "--out")
     return args
 
 

@@ -136,6 +136,15 @@ def test_bad_options_are_one_line(args: list[str], message: str) -> None:
     assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 
+def test_an_existing_video_is_left_alone_without_overwrite(tmp_path) -> None:
+    video = tmp_path / "mine.gif"
+    video.write_bytes(b"a video the user already has")
+    run = script("rollout.py", "ckpt", "--out", str(video), check=False)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+    assert "already exists; pass --overwrite" in run.stderr
+    assert video.read_bytes() == b"a video the user already has"
+
+
 def test_what_is_not_a_checkpoint_is_named(tmp_path) -> None:
     with pytest.raises(RolloutError, match="no checkpoint folder at '/nonexistent'"):
         module_dir("/nonexistent")
