@@ -209,7 +209,7 @@ def test_fnn_learns_well_above_random(tmp_path):
 
 
 def test_analysis_notebook_runs_on_the_smoke_run(smoke):
-    from test_analysis import run_notebook
+    from tests.test_analysis import run_notebook
 
     printed = run_notebook(ROOT / "analysis" / "figure5.ipynb", {"RUNS": [str(smoke)], "REPS": 50})
     assert "Warehouse at 2,048 transitions per trial" in printed

@@ -61,7 +61,7 @@ def test_smoke_grid_on_traffic_trains_each_model(smoke):
 
 
 def test_the_analysis_draws_traffic_as_the_lower_panel(smoke, tmp_path):
-    from test_analysis import build_grid, experiment
+    from tests.test_analysis import build_grid, experiment
 
     warehouse = build_grid(experiment(tmp_path / "warehouse"))
     frame = load_runs([str(warehouse), str(smoke)])
