@@ -36,7 +36,6 @@ from rllib_iam.schema import (
     DIAGNOSTICS,
     FIGURE5,
     PARAMS,
-    REFERENCE_ENVS,
     REFERENCE_STEPS,
     RETURN,
     RETURN_LATEST,
@@ -85,6 +84,8 @@ class Figure5Metrics(RLlibCallback):
 
     def on_algorithm_init(self, *, algorithm, **kwargs: Any) -> None:
         self._params = count_params(algorithm.get_module())
+        # the env's reference count of parallel envs (REFERENCE_ENVS for the paper's tasks)
+        self._num_envs = paper_ppo_for(algorithm.config.env).num_envs
         # e.g. Atari trains on lives with clipped rewards: its return is the game score
         self._return_key = spec_for(algorithm.config.env).score_key or EPISODE_RETURN_MEAN
         self._latest = float("nan")
@@ -98,7 +99,7 @@ class Figure5Metrics(RLlibCallback):
             self._latest = episode_return
         result[FIGURE5] = {
             TRANSITIONS: transitions,
-            REFERENCE_STEPS: transitions / REFERENCE_ENVS,
+            REFERENCE_STEPS: transitions / self._num_envs,
             RETURN: episode_return,
             RETURN_LATEST: self._latest,
             WALL_TIME: float(result.get(TIME_TOTAL_S) or float("nan")),
