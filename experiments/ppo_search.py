@@ -24,8 +24,7 @@ except ModuleNotFoundError as err:  # not the project's environment: say how to 
     sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
              f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 from rllib_iam.cli import OneLineParser
-from rllib_iam.grid import experiment_exists
-from rllib_iam.gridspec import experiment_path, resolve_param_budget, resumable
+from rllib_iam.gridspec import check_experiment, resolve_param_budget
 from rllib_iam.models import MODELS, module_spec
 from rllib_iam.search import dumps, overrides_of, run_search, space_description, trials_table
 from rllib_iam.search import winner as best_trial
@@ -104,15 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             module_spec(args.model, args.env, **model_config)
         except ValueError as err:
             parser.error(str(err))
-    exists = experiment_exists(args.storage_path, args.name)
-    if exists and not args.resume:
-        parser.error(f"experiment {args.name!r} already exists in {args.storage_path!r}; pass "
-                     "--resume to continue it or --name to start another")
-    if args.resume and not exists:
-        parser.error(f"nothing to resume: no experiment {args.name!r} in {args.storage_path!r}")
-    if args.resume and not resumable(experiment_path(args.storage_path, args.name)):
-        parser.error(f"{args.name!r} in {args.storage_path!r} is not a Tune experiment (no "
-                     "tuner.pkl): nothing to resume; start another with --name")
+    try:
+        check_experiment(args.storage_path, args.name, args.resume)
+    except ValueError as err:
+        parser.error(str(err))
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         parser.error(f"--out is a file: {args.out}")
 

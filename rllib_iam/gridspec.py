@@ -326,8 +326,6 @@ def check_storage(spec: GridSpec) -> None:
     """Refuses a storage path that cannot be written, starting an experiment that exists,
     resuming one that does not (or is not Tune's), and a resume whose given flags contradict
     the stored grid."""
-    from rllib_iam.grid import experiment_exists
-
     storage, name, fail = spec.storage_path, spec.name, GridSpecError
     if "://" in storage:
         scheme = storage.split("://", 1)[0]
@@ -340,23 +338,31 @@ def check_storage(spec: GridSpec) -> None:
             existing = existing.parent
         if not existing.is_dir() or not os.access(existing, os.W_OK):
             raise fail(f"storage path {storage!r} is not a writable folder")
-    try:
-        exists = experiment_exists(storage, name)
-    except OSError as err:
-        raise fail(f"cannot reach storage path {storage!r}: {err}") from None
-    if exists and not spec.resume:
-        raise fail(f"experiment {name!r} already exists in {storage!r}; pass --resume to "
-                   "continue it or --name to start another")
-    if spec.resume and not exists:
-        raise fail(f"nothing to resume: no experiment {name!r} in {storage!r}")
-    if spec.resume and not resumable(spec.experiment):
-        raise fail(f"{name!r} in {storage!r} is not a Tune experiment (no tuner.pkl): nothing "
-                   "to resume; start another with --name")
+    check_experiment(storage, name, spec.resume)
     if spec.resume:
         conflict = resume_conflict(spec, stored_shape(spec.experiment))
         if conflict:
             raise fail(f"--resume continues {name!r} as it was started, but {conflict}; drop "
                        "the flag, or start another experiment with --name")
+
+
+def check_experiment(storage: str, name: str, resume: bool) -> None:
+    """Refuses starting experiment `name` where it exists, and resuming it where it does not
+    or is not Tune's (`GridSpecError`); the grid's and the search's one check."""
+    from rllib_iam.grid import experiment_exists
+
+    try:
+        exists = experiment_exists(storage, name)
+    except OSError as err:
+        raise GridSpecError(f"cannot reach storage path {storage!r}: {err}") from None
+    if exists and not resume:
+        raise GridSpecError(f"experiment {name!r} already exists in {storage!r}; pass --resume "
+                            "to continue it or --name to start another")
+    if resume and not exists:
+        raise GridSpecError(f"nothing to resume: no experiment {name!r} in {storage!r}")
+    if resume and not resumable(experiment_path(storage, name)):
+        raise GridSpecError(f"{name!r} in {storage!r} is not a Tune experiment (no tuner.pkl): "
+                            "nothing to resume; start another with --name")
 
 
 def resumable(experiment: str) -> bool:
