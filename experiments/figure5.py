@@ -10,6 +10,7 @@ On a laptop this starts Ray locally; with ``RAY_ADDRESS`` set, or through
     python experiments/figure5.py --profile blog --seeds 1 --first-seed 2 --name blog-seed2
     python experiments/figure5.py --env rllib_iam/Traffic-v0 --profile smoke
     python experiments/figure5.py --env my_envs:my/Maze-v0   # an env my_envs.py registers
+    python experiments/figure5.py --profile blog --ppo tuned --estimate   # its hours, first
 
 Results: ``<storage-path>/<name>/<model>_seed<k>/`` (Tune's result.json, progress.csv,
 TensorBoard events, checkpoints); the figure and table are written next to them
@@ -34,9 +35,9 @@ from rllib_iam.tracking import TRACKERS
 from rllib_iam.training import PPO_VARIANTS
 
 
-def parse_args(argv: list[str] | None) -> tuple[GridSpec, bool]:
-    """The checked grid of the command line (one-line error and exit 2 otherwise), and whether
-    to draw the figure at the end."""
+def parse_args(argv: list[str] | None) -> tuple[GridSpec, bool, bool]:
+    """The checked grid of the command line (one-line error and exit 2 otherwise), whether
+    to draw the figure at the end, and whether only to estimate the grid's cost."""
     parser = OneLineParser(
         description=__doc__.splitlines()[0],
         epilog=__doc__.split("\n", 2)[2],
@@ -71,19 +72,33 @@ def parse_args(argv: list[str] | None) -> tuple[GridSpec, bool]:
     add("--cpus-per-trial", type=positive_int, help="1 (default): sample and learn in one "
         "process; k > 1: k - 1 env runners")
     add("--no-analysis", action="store_true", help="skip the figure at the end")
+    add("--estimate", action="store_true", help="run no trial: time 1 + 3 updates of each "
+        "model here and print the grid's hours per trial, CPU-hours and wall time (writes "
+        "nothing)")
     add("--track", action="append", metavar="|".join(TRACKERS), help="also log every trial to "
         "wandb (offline unless WANDB_MODE says otherwise) or mlflow (<storage-path>/mlflow.db "
         "unless MLFLOW_TRACKING_URI is set); repeat or comma-separate for both")
     args = vars(parser.parse_args(argv))
-    analysis = not args.pop("no_analysis")
+    analysis, estimate = not args.pop("no_analysis"), args.pop("estimate")
+    if estimate and args["resume"]:
+        parser.error("--estimate prices a whole grid before it starts; drop --resume")
     try:
-        return GridSpec.from_flags(**args), analysis
+        return GridSpec.from_flags(**args), analysis, estimate
     except GridSpecError as err:
         parser.error(str(err))
 
 
 def main(argv: list[str] | None = None) -> int:
-    spec, analysis = parse_args(argv)
+    spec, analysis, estimate = parse_args(argv)
+    if estimate:
+        import ray
+
+        from rllib_iam.estimate import estimate as measure
+        from rllib_iam.estimate import report
+
+        costs = measure(spec)
+        print(report(spec, costs, ray.cluster_resources().get("CPU", 1)))
+        return 0
     results = run_grid(spec)
     line, complete = summary(results)
     print(line)

@@ -161,6 +161,8 @@ def test_existing_experiment_is_refused_and_left_alone(smoke):
         (["--ppo", "rllib", "--ppo-config", '{"lr": 1e-3}'], "does not apply to --ppo rllib"),
         (["--decay-over", "soon"], "--decay-over must be paper, budget or a positive"),
         (["--decay-over", "0"], "--decay-over must be paper, budget or a positive"),
+        (["--estimate", "--resume", "--name", "x"], "--estimate prices a whole grid"),
+        (["--estimate", "--models", "gpt"], "unknown model(s) gpt"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_before_anything_is_written(args, message, tmp_path,
@@ -196,6 +198,44 @@ def test_bad_input_through_the_real_command(tmp_path):
     assert run.stderr.strip().splitlines()[-1] == (
         "figure5.py: error: unknown model(s) transformer; valid: " + ", ".join(MODELS))
     assert not (tmp_path / "s").exists()
+
+
+def test_estimate_times_every_model_and_writes_nothing(tmp_path):
+    """`--estimate` prints a row per model whose hours follow from its measured rate, and the
+    grid's totals; no experiment folder, no Trainable folder under ~/ray_results."""
+    home = tmp_path / "home"
+    home.mkdir()
+    run = figure5("--profile", "smoke", "--models", "fnn,iam", "--seeds", "3", "--timesteps",
+                  "1e6", "--max-concurrent", "1", "--storage-path", str(tmp_path / "s"),
+                  "--estimate", env={**os.environ, "HOME": str(home)})
+    rows = {cells[0]: cells[1:] for cells in
+            ([cell.strip() for cell in line.strip("|").split("|")]
+             for line in run.stdout.splitlines()
+             if line.startswith("| ") and not line.startswith("| model"))}
+    assert sorted(rows) == ["fnn", "iam"], run.stdout
+    trial_hours = []
+    for rate, hours, trials, cpu_hours in rows.values():
+        rate = float(rate.replace(",", ""))
+        assert rate > 0 and trials == "3"
+        assert float(hours) == pytest.approx(1e6 / rate / 3600, abs=0.006)
+        assert float(cpu_hours) == pytest.approx(3 * float(hours), abs=0.02)
+        trial_hours += [float(hours)] * 3
+    total = re.search(r"In all ([\d.]+) CPU-hours; about ([\d.]+) h of wall time at 1 trial",
+                      run.stdout)
+    assert total, run.stdout
+    # one trial at a time: the wall time is every trial's, one after another
+    assert float(total[2]) == pytest.approx(sum(trial_hours), abs=0.05)
+    assert not (tmp_path / "s").exists()
+    assert not list((home / "ray_results").glob("*"))
+
+
+def test_estimate_wall_time_fills_the_lanes_longest_first():
+    from rllib_iam.estimate import lanes_wall_hours
+
+    assert lanes_wall_hours([2, 3, 2, 3, 2], 2) == 7  # 3+2+2 | 3+2
+    assert lanes_wall_hours([1, 1, 1], 8) == 1
+    assert lanes_wall_hours([1.5, 1, 1], 1) == 3.5
+    assert lanes_wall_hours([], 2) == 0
 
 
 @pytest.mark.slow
