@@ -31,6 +31,7 @@ from rllib_iam.cli import OneLineParser, positive_int
 from rllib_iam.grid import PROFILES, run_grid, summary
 from rllib_iam.gridspec import GridSpec, GridSpecError
 from rllib_iam.models import MODELS
+from rllib_iam.session import RayStartError
 from rllib_iam.tracking import TRACKERS
 from rllib_iam.training import PPO_VARIANTS
 
@@ -88,18 +89,26 @@ def parse_args(argv: list[str] | None) -> tuple[GridSpec, bool, bool]:
         parser.error(str(err))
 
 
+def print_estimate(spec: GridSpec) -> int:
+    """`--estimate`: the grid's cost, timed here (`rllib_iam.estimate`)."""
+    import ray
+
+    from rllib_iam.estimate import estimate, report
+
+    costs = estimate(spec)
+    print(report(spec, costs, ray.cluster_resources().get("CPU", 1)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     spec, analysis, estimate = parse_args(argv)
-    if estimate:
-        import ray
-
-        from rllib_iam.estimate import estimate as measure
-        from rllib_iam.estimate import report
-
-        costs = measure(spec)
-        print(report(spec, costs, ray.cluster_resources().get("CPU", 1)))
-        return 0
-    results = run_grid(spec)
+    try:
+        if estimate:
+            return print_estimate(spec)
+        results = run_grid(spec)
+    except RayStartError as err:
+        print(f"figure5.py: error: {err}", file=sys.stderr)
+        return 1
     line, complete = summary(results)
     print(line)
     if analysis:

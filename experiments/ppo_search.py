@@ -28,6 +28,7 @@ from rllib_iam.gridspec import check_experiment, resolve_param_budget
 from rllib_iam.models import MODELS, module_spec
 from rllib_iam.search import dumps, overrides_of, run_search, space_description, trials_table
 from rllib_iam.search import winner as best_trial
+from rllib_iam.session import RayStartError
 from rllib_iam.tracking import TRACKERS, parse_trackers
 
 
@@ -110,14 +111,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         parser.error(f"--out is a file: {args.out}")
 
-    results = run_search(
-        model=args.model, env=args.env, samples=numbers["samples"],
-        timesteps=numbers["timesteps"], grace=numbers["grace"],
-        reduction_factor=numbers["reduction_factor"], seed=numbers["seed"],
-        search_seed=numbers["search_seed"], storage_path=args.storage_path, name=args.name,
-        resume=args.resume, max_concurrent=numbers["max_concurrent"], track=track,
-        model_config=model_config,
-    )
+    try:
+        results = run_search(
+            model=args.model, env=args.env, samples=numbers["samples"],
+            timesteps=numbers["timesteps"], grace=numbers["grace"],
+            reduction_factor=numbers["reduction_factor"], seed=numbers["seed"],
+            search_seed=numbers["search_seed"], storage_path=args.storage_path,
+            name=args.name, resume=args.resume, max_concurrent=numbers["max_concurrent"],
+            track=track, model_config=model_config,
+        )
+    except RayStartError as err:
+        print(f"ppo_search: error: {err}", file=sys.stderr)
+        return 1
     rows = sorted(trials_table(results),
                   key=lambda r: float("inf") if r["return"] is None else -r["return"])
     best = best_trial(rows, numbers["timesteps"])

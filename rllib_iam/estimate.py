@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from rllib_iam.gridspec import GridSpec
+from rllib_iam.session import start_ray
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def measure(spec: GridSpec, model: str, updates: int) -> float:
 
 def estimate(spec: GridSpec, updates: int = 3, log=print) -> list[ModelCost]:
     """Every model of `spec` measured in turn (`measure`); `log` gets a line per model."""
+    start_ray()
     costs = []
     for model in spec.models:
         rate = measure(spec, model, updates)

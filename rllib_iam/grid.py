@@ -43,6 +43,7 @@ from rllib_iam.schema import (
     TRANSITIONS_PER_S,
     WALL_TIME,
 )
+from rllib_iam.session import start_ray
 from rllib_iam.tracking import Progress, tracking_callbacks
 from rllib_iam.training import paper_ppo_for, ppo_config, ppo_settings
 
@@ -224,6 +225,7 @@ def run_grid(spec: GridSpec, *, verbose: int = 1):
     is checked (`GridSpec.from_flags`) and saved with the experiment as it starts."""
     from ray import tune
 
+    start_ray()
     callbacks = run_callbacks(spec.track, spec.experiment.rsplit("/", 1)[0], spec.name)
     if spec.resume:
         return restore_tuner(spec.experiment, Figure5Trial, callbacks).fit()

@@ -29,6 +29,7 @@ from rllib_iam.grid import (
     trial_name,
 )
 from rllib_iam.ppo.tune import restore_tuner
+from rllib_iam.session import start_ray
 
 METRIC = f"{FIGURE5}/{RETURN_LATEST}"
 """What ASHA compares at its rungs: the latest iteration's mean episode return (the one before
@@ -105,6 +106,7 @@ def run_search(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
+    start_ray()
     storage = storage_path if "://" in storage_path else os.path.abspath(storage_path)
     callbacks = run_callbacks(track, storage, name)
     if resume:

@@ -259,9 +259,10 @@ def test_docstring_examples_run(name: str) -> None:
 # ------------------------------------------------------------------------- inside RLlib
 @pytest.fixture(scope="module")
 def ray_session():
+    from rllib_iam.session import start_ray
+
     started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    start_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     if started:
         ray.shutdown()

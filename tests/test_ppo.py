@@ -535,7 +535,9 @@ def test_seed_reaches_envs_and_module():
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from rllib_iam.session import start_ray
+
+    start_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 

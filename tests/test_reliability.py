@@ -175,10 +175,10 @@ def restored_iteration(trial: Path, checkpoint: Path) -> int:
     from ray.tune import Checkpoint
 
     from rllib_iam.grid import Figure5Trial
+    from rllib_iam.session import start_ray
 
     started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    start_ray(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         algo = Figure5Trial(config=json.loads((trial / "params.json").read_text()))
         algo.restore(_TrainingResult(checkpoint=Checkpoint.from_directory(str(checkpoint)),
