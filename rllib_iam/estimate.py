@@ -98,11 +98,11 @@ def concurrency(spec: GridSpec, cpus: float) -> int:
 
 def report(spec: GridSpec, costs: list[ModelCost], cpus: float) -> str:
     """The estimate as a Markdown table and a closing line (CPU-hours, wall time)."""
-    lanes = concurrency(spec, cpus)
+    lanes, load = concurrency(spec, cpus), os.getloadavg()[0]
     rows = [
         f"Estimate for {len(spec.models) * spec.seeds} trials of {spec.timesteps:,} transitions "
         f"({spec.ppo} PPO, {spec.env}), measured on {os.cpu_count()} CPUs at load average "
-        f"{os.getloadavg()[0]:.1f}:",
+        f"{load:.1f}:",
         "",
         "| model | transitions/s | hours per trial | trials | CPU-hours |",
         "|---|---|---|---|---|",
@@ -115,7 +115,7 @@ def report(spec: GridSpec, costs: list[ModelCost], cpus: float) -> str:
     wall = lanes_wall_hours(trial_hours, lanes)
     rows += ["", f"In all {total:.2f} CPU-hours; about {wall:.2f} h of wall time at {lanes} "
              f"trial(s) at once ({cpus:g} CPUs), if each runs as fast beside the others."]
-    if os.getloadavg()[0] > (os.cpu_count() or 1):
+    if load > (os.cpu_count() or 1):
         rows.append("This machine was busy (load average above its CPUs): on an idle one the "
                     "trials run faster than measured here.")
     return "\n".join(rows)

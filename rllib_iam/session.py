@@ -4,8 +4,9 @@ Ray gives a local node 30 seconds (a constant in Ray's node startup code, not a 
 register with its GCS, and raises a bare ``Exception`` when it does not: on a machine whose cores
 are busy (a 2-core laptop running two trials and a test suite) that happens now and then, and a user
 saw a traceback before any trial ran. `start_ray` tries once more after a clean shutdown, which
-nearly always gets through (the second start finds its imports cached), and otherwise raises
-`RayStartError` with one line saying what to do.
+gets past a passing spell of load (not a machine that stays loaded: beside two trials and the
+slow tests both tries timed out), and otherwise raises `RayStartError` with one line saying what
+to do.
 """
 
 from __future__ import annotations
