@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from ray.rllib.utils.metrics import (
     NUM_ENV_STEPS_SAMPLED,
     NUM_ENV_STEPS_SAMPLED_LIFETIME,
 )
-from ray.tune.result import TIME_THIS_ITER_S, TIME_TOTAL_S
+from ray.tune.result import SHOULD_CHECKPOINT, TIME_THIS_ITER_S, TIME_TOTAL_S
 
 from rllib_iam import gridspec, schema
 from rllib_iam.envs.registry import WAREHOUSE, ByEnv, find, spec_for
@@ -156,15 +157,46 @@ def _is_trial_spec(config: Any) -> bool:
     return isinstance(config, dict) and "class" not in config and {"model", "seed"} <= set(config)
 
 
+CHECKPOINT_EVERY_S = 300.0
+"""Wall-clock seconds after which a trial checkpoints at its next iteration, whatever its
+profile's iteration cadence: a stopped machine costs a trial at most about this much.
+``RLLIB_IAM_CHECKPOINT_S`` in the environment Ray starts from sets another."""
+
+
+def checkpoint_every_s() -> float:
+    """`CHECKPOINT_EVERY_S`, or ``RLLIB_IAM_CHECKPOINT_S`` where set (seconds, >= 0)."""
+    value = os.environ.get("RLLIB_IAM_CHECKPOINT_S")
+    if value is None:
+        return CHECKPOINT_EVERY_S
+    seconds = float(value)
+    if not seconds >= 0:
+        raise ValueError(f"RLLIB_IAM_CHECKPOINT_S must be a number of seconds >= 0, got {value!r}")
+    return seconds
+
+
 class Figure5Trial(IntactRestore, PPO):
     """RLlib's PPO, built from a grid trial's ``{"model", "seed", "env", "timesteps", "ppo"}``.
 
-    Restoring skips damaged checkpoints (`rllib_iam.ppo.tune.IntactRestore`)."""
+    Restoring skips damaged checkpoints (`rllib_iam.ppo.tune.IntactRestore`). Besides the
+    profile's every-N-iterations checkpoints, a trial asks Tune for one (`SHOULD_CHECKPOINT`)
+    once `CHECKPOINT_EVERY_S` have passed since its last save or its start."""
 
     def __init__(self, config: Any = None, **kwargs: Any) -> None:
         if _is_trial_spec(config):
             config = trial_ppo_config(config)
+        self._last_save = time.monotonic()
+        self._checkpoint_every_s = checkpoint_every_s()
         super().__init__(config=config, **kwargs)
+
+    def step(self) -> dict:
+        result = super().step()
+        if time.monotonic() - self._last_save >= self._checkpoint_every_s:
+            result[SHOULD_CHECKPOINT] = True
+        return result
+
+    def save_checkpoint(self, checkpoint_dir: str) -> Any:
+        self._last_save = time.monotonic()
+        return super().save_checkpoint(checkpoint_dir)
 
     @classmethod
     def default_resource_request(cls, config: Any):

@@ -427,3 +427,16 @@ def test_help_shows_defaults_and_examples(capsys):
     assert exit_.value.code == 0
     assert "python experiments/figure5.py --profile smoke" in out  # the docstring's examples
     assert "(default runs)" in out and "(default paper)" in out
+
+
+@pytest.mark.slow
+def test_a_trial_checkpoints_on_the_clock_whatever_its_profile(tmp_path):
+    """`quick` checkpoints every 25 iterations (and at the end); with the wall-clock cadence
+    at 0 s (``RLLIB_IAM_CHECKPOINT_S``) a 5-iteration trial checkpoints after every one, so the
+    two it keeps are its last two iterations', not only the end's."""
+    env = {**os.environ, "RLLIB_IAM_CHECKPOINT_S": "0"}
+    figure5("--profile", "quick", "--models", "fnn", "--seeds", "1", "--timesteps", "5120",
+            "--storage-path", str(tmp_path), "--name", "clock", "--no-analysis", env=env)
+    trial = tmp_path / "clock" / "fnn_seed0"
+    kept = sorted(p.name for p in trial.glob("checkpoint_*"))
+    assert kept == ["checkpoint_000003", "checkpoint_000004"], kept

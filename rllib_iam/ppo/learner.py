@@ -43,6 +43,7 @@ from ray.rllib.connectors.common.add_time_dim_to_batch_and_zero_pad import (
 )
 from ray.rllib.connectors.learner import GeneralAdvantageEstimation
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical
 from ray.rllib.core.learner.learner import ENTROPY_KEY, POLICY_LOSS_KEY, VF_LOSS_KEY
 from ray.rllib.evaluation.postprocessing import Postprocessing
 from ray.rllib.utils.lambda_defaultdict import LambdaDefaultDict
@@ -52,6 +53,7 @@ from ray.rllib.utils.torch_utils import explained_variance
 from ray.rllib.utils.typing import ModuleID, TensorType
 
 from rllib_iam.ppo.gae import TruncatedGAE
+from rllib_iam.ppo.minibatches import RECORD_ATTR, lean_update, lean_update_applies
 from rllib_iam.ppo.padding import ArrayZeroPad
 
 GAE_HORIZON = "gae_horizon"
@@ -71,6 +73,23 @@ FAST_PIECES = "fast_pieces"
 
 LEARNER_RESULTS_CURR_CLIP_PARAM_KEY = "curr_clip_param"
 LEARNER_RESULTS_CLIP_FRACTION_KEY = "clip_fraction"
+
+
+def categorical_logp_entropy(
+    logits: torch.Tensor, actions: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`TorchCategorical.from_logits(logits)`'s `logp(actions)` and `entropy()`, by the same
+    tensor operations as `torch.distributions.Categorical` (normalised logits, softmax,
+    gather; entropy over logits clamped at the dtype's minimum), so the same numbers and
+    gradients to the bit, without building the two distribution objects per SGD step."""
+    normalized = logits - logits.logsumexp(dim=-1, keepdim=True)
+    index = actions.long().unsqueeze(-1)
+    index, log_pmf = torch.broadcast_tensors(index, normalized)
+    logp = log_pmf.gather(-1, index[..., :1]).squeeze(-1)
+    probs = torch.softmax(normalized, dim=-1)
+    clamped = torch.clamp(normalized, min=torch.finfo(normalized.dtype).min)
+    entropy = -(clamped * probs).sum(-1)
+    return logp, entropy
 
 
 def clip_param_or_schedule(config: PPOConfig) -> float | list:
@@ -170,7 +189,9 @@ class PaperPPOTorchLearner(PPOTorchLearner):
                 self.get_optimizer(module_id, optimizer_name).step()
 
     def update(self, *args: Any, **kwargs: Any) -> Any:
-        """RLlib's update, with the number of SGD steps fixed from the real transitions."""
+        """RLlib's update, with the number of SGD steps fixed from the real transitions; the
+        fast pieces run it as `rllib_iam.ppo.minibatches.lean_update` (the same SGD steps on
+        the same rows, without RLlib's per-minibatch batch objects and bookkeeping)."""
         if not kwargs.get("num_total_minibatches") and kwargs.get("minibatch_size"):
             episodes = kwargs.get("episodes") or getattr(
                 kwargs.get("training_data"), "episodes", None
@@ -180,6 +201,8 @@ class PaperPPOTorchLearner(PPOTorchLearner):
                 kwargs["num_total_minibatches"] = max(
                     1, int(kwargs.get("num_epochs", 1) * transitions / kwargs["minibatch_size"])
                 )
+        if self.fast and not args and lean_update_applies(self, kwargs):
+            return lean_update(self, **kwargs)
         return super().update(*args, **kwargs)
 
     def remove_module(self, module_id: ModuleID, **kwargs: Any) -> Any:
@@ -221,13 +244,18 @@ class PaperPPOTorchLearner(PPOTorchLearner):
         clip = self.clip_param_schedulers_per_module[module_id].get_current_value()
         clip = torch.as_tensor(clip, dtype=torch.float32, device=batch[Columns.ACTIONS].device)
 
-        dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
-        ratio = torch.exp(dist.logp(batch[Columns.ACTIONS]) - batch[Columns.ACTION_LOGP])
+        dist_cls = module.get_train_action_dist_cls()
+        logits = fwd_out[Columns.ACTION_DIST_INPUTS]
+        if self.fast and dist_cls is TorchCategorical:
+            logp, entropy = categorical_logp_entropy(logits, batch[Columns.ACTIONS])
+        else:
+            dist = dist_cls.from_logits(logits)
+            logp, entropy = dist.logp(batch[Columns.ACTIONS]), dist.entropy()
+        ratio = torch.exp(logp - batch[Columns.ACTION_LOGP])
         advantages = batch[Postprocessing.ADVANTAGES]
         surrogate = torch.min(
             advantages * ratio, advantages * torch.clamp(ratio, 1 - clip, 1 + clip)
         )
-        entropy = dist.entropy()
 
         if config.use_kl_loss:
             old_dist = module.get_exploration_action_dist_cls().from_logits(
@@ -260,6 +288,8 @@ class PaperPPOTorchLearner(PPOTorchLearner):
         if config.use_kl_loss:
             total_loss = total_loss + self.curr_kl_coeffs_per_module[module_id] * mean_kl
 
+        if not getattr(self, RECORD_ATTR, True):  # a later minibatch's values replace these
+            return total_loss
         valid = (lambda x: x[mask]) if mask is not None else (lambda x: x)
         self.metrics.log_dict(
             {

@@ -19,6 +19,7 @@ stock `_sample`. Both paths share the runner's cached module input, so they can 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gymnasium as gym
@@ -51,11 +52,15 @@ from ray.rllib.connectors.module_to_env.unbatch_to_individual_items import (
     UnBatchToIndividualItems,
 )
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical
 from ray.rllib.env.env_runner import ENV_STEP_FAILURE
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+from ray.rllib.env.utils.infinite_lookback_buffer import InfiniteLookbackBuffer
 from ray.rllib.utils import force_list
 from ray.rllib.utils.metrics import RLMODULE_INFERENCE_TIMER, WEIGHTS_SEQ_NO
+
+from rllib_iam.ppo.gae import GAE_PHASE_KEY, FragmentPhase
 
 STOCK_ENV_TO_MODULE = (
     AddObservationsFromEpisodesToBatch,
@@ -126,93 +131,129 @@ class LeanEnvRunner(SingleAgentEnvRunner):
     def _sample_lean(self, num_timesteps: int) -> list[SingleAgentEpisode]:
         module = self.module
         dist_cls = module.get_exploration_action_dist_cls()
+        categorical = dist_cls is TorchCategorical
         initial = module.get_initial_state()  # {} for feedforward modules
         runners = self.config.num_env_runners or 1
         to_module = self._cached_to_module
         step_callbacks = self._callables("on_episode_step")
+        # Episodes are written once per episode end or fragment end (`_Pending`) where no
+        # callback needs to see them step by step: none, or only `FragmentPhase`, whose one
+        # write (a chunk's position in its env's fragment) `_Pending.flush` makes itself.
+        phases = step_callbacks and all(
+            isinstance(getattr(c, "__self__", None), FragmentPhase) for c in step_callbacks
+        )
+        pending = _Pending(self, bool(phases)) if phases or not step_callbacks else None
         env = self.env.unwrapped
         ts = 0
         done: list[SingleAgentEpisode] = []
-        while ts < num_timesteps:
-            stateful = Columns.STATE_IN in to_module
-            t = (self.num_env_steps_sampled_lifetime // runners + ts) * runners
-            with self.metrics.log_time(RLMODULE_INFERENCE_TIMER):
-                out = module.forward_exploration(to_module, t=t)
-            # GetActions, then TensorToNumpy and RemoveSingleTsTimeRankFromBatch on arrays
-            dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
-            actions = dist.sample()
-            logp = dist.logp(actions)
-            extra = {
-                Columns.ACTION_DIST_INPUTS: out[Columns.ACTION_DIST_INPUTS],
-                Columns.ACTION_LOGP: logp,
-                **{k: v for k, v in out.items() if k != Columns.ACTION_DIST_INPUTS},
-            }
-            extra, actions = _map(_numpy, extra), _numpy(actions)
-            if stateful:  # drop the single-step time axis the env-to-module side added
+        # RLlib's forward_exploration sets eval mode and restores the train flag around every
+        # call; set once here, restored below (the same mode for every forward pass)
+        was_training = module.training
+        module.eval()
+        try:
+            while ts < num_timesteps:
+                stateful = Columns.STATE_IN in to_module
+                t = (self.num_env_steps_sampled_lifetime // runners + ts) * runners
+                with self.metrics.log_time(RLMODULE_INFERENCE_TIMER):
+                    out = module._forward_exploration(to_module, t=t)
+                # GetActions, then TensorToNumpy and RemoveSingleTsTimeRankFromBatch on arrays
+                if categorical:  # the same draws and numbers, without distribution objects
+                    actions, logp = sample_categorical(out[Columns.ACTION_DIST_INPUTS])
+                else:
+                    dist = dist_cls.from_logits(out[Columns.ACTION_DIST_INPUTS])
+                    actions = dist.sample()
+                    logp = dist.logp(actions)
                 extra = {
-                    k: v if k == Columns.STATE_OUT else _map(lambda x: x[:, 0], v)
-                    for k, v in extra.items()
+                    Columns.ACTION_DIST_INPUTS: out[Columns.ACTION_DIST_INPUTS],
+                    Columns.ACTION_LOGP: logp,
+                    **{k: v for k, v in out.items() if k != Columns.ACTION_DIST_INPUTS},
                 }
-                actions = actions[:, 0]
+                extra, actions = _map(_numpy, extra), _numpy(actions)
+                if stateful:  # drop the single-step time axis the env-to-module side added
+                    extra = {
+                        k: v if k == Columns.STATE_OUT else _map(lambda x: x[:, 0], v)
+                        for k, v in extra.items()
+                    }
+                    actions = actions[:, 0]
 
-            results = self._try_env_step(actions)
-            if results is ENV_STEP_FAILURE:  # the stock runner's answer: start over
-                ts = 0
-                self._reset_envs_and_episodes(True)
-                to_module = self._cached_to_module
-                continue
-            observations, rewards, terminateds, truncateds, infos = results
-
-            episodes = self._ongoing_episodes
-            started = []
-            rows = _unstack(extra, len(episodes))
-            for i, episode in enumerate(episodes):
-                if not episode.is_reset:  # NEXT_STEP autoreset: this row is a reset
-                    episode.add_env_reset(observation=observations[i], infos=infos[i])
-                    started.append(i)
+                results = self._try_env_step(actions)
+                if results is ENV_STEP_FAILURE:  # the stock runner's answer: start over
+                    ts = 0
+                    self._reset_envs_and_episodes(True)
+                    to_module = self._cached_to_module
+                    if pending is not None:
+                        pending = _Pending(self, pending.phases)
                     continue
-                ts += 1
-                row = rows[i]
-                row[WEIGHTS_SEQ_NO] = self._weights_seq_no
-                episode.add_env_step(
-                    observation=observations[i],
-                    action=actions[i],
-                    reward=rewards[i],
-                    infos=infos[i],
-                    terminated=terminateds[i],
-                    truncated=truncateds[i],
-                    extra_model_outputs=row,
-                )
+                observations, rewards, terminateds, truncateds, infos = results
 
-            # the env-to-module side: the new observations and, for recurrent modules, the
-            # state each episode continues from (the initial state where one just began)
-            to_module = {Columns.OBS: torch.from_numpy(np.stack(observations))}
-            if stateful:
-                to_module[Columns.OBS] = to_module[Columns.OBS].unsqueeze(1)
-                state = extra[Columns.STATE_OUT]
-                if started:
-                    state = _restart(state, initial, started)
-                to_module[Columns.STATE_IN] = _map(torch.from_numpy, state)
-
-            for i in range(len(episodes)):
-                if i in started:
-                    self._make_on_episode_callback("on_episode_start", i, episodes)
-                else:  # `_make_on_episode_callback`'s call, without its per-call overhead
-                    for callback in step_callbacks:
-                        callback(
-                            episode=episodes[i],
-                            env_runner=self,
-                            metrics_logger=self.metrics,
-                            env=env,
-                            rl_module=module,
-                            env_index=i,
+                episodes = self._ongoing_episodes
+                if pending is not None:
+                    started, ended = pending.step(
+                        observations, actions, rewards, terminateds, truncateds, infos, extra
+                    )
+                    ts += len(episodes) - len(started)
+                else:
+                    started, ended = [], []
+                    rows = _unstack(extra, len(episodes))
+                    for i, episode in enumerate(episodes):
+                        if not episode.is_reset:  # NEXT_STEP autoreset: this row is a reset
+                            episode.add_env_reset(observation=observations[i], infos=infos[i])
+                            started.append(i)
+                            continue
+                        ts += 1
+                        row = rows[i]
+                        row[WEIGHTS_SEQ_NO] = self._weights_seq_no
+                        episode.add_env_step(
+                            observation=observations[i],
+                            action=actions[i],
+                            reward=rewards[i],
+                            infos=infos[i],
+                            terminated=terminateds[i],
+                            truncated=truncateds[i],
+                            extra_model_outputs=row,
                         )
-                if episodes[i].is_done:
-                    self._make_on_episode_callback("on_episode_end", i, episodes)
-                    episode = episodes[i]
-                    done.append(episode.to_numpy() if self.episodes_to_numpy else episode)
-                    self._new_episode(i, episodes)
+                        if episode.is_done:
+                            ended.append(i)
 
+                # the env-to-module side: the new observations and, for recurrent modules, the
+                # state each episode continues from (the initial state where one just began)
+                to_module = {Columns.OBS: torch.from_numpy(np.stack(observations))}
+                if stateful:
+                    to_module[Columns.OBS] = to_module[Columns.OBS].unsqueeze(1)
+                    state = extra[Columns.STATE_OUT]
+                    if started:
+                        state = _restart(state, initial, started)
+                    to_module[Columns.STATE_IN] = _map(torch.from_numpy, state)
+
+                # with `pending`, only starts and ends have callbacks to run
+                calls = sorted({*started, *ended}) if pending is not None else range(len(episodes))
+                for i in calls:
+                    if i in started:
+                        self._make_on_episode_callback("on_episode_start", i, episodes)
+                    elif pending is None:  # `_make_on_episode_callback`'s call, less overhead
+                        for callback in step_callbacks:
+                            callback(
+                                episode=episodes[i],
+                                env_runner=self,
+                                metrics_logger=self.metrics,
+                                env=env,
+                                rl_module=module,
+                                env_index=i,
+                            )
+                    if i in ended:
+                        if pending is not None:
+                            pending.flush(i)
+                        self._make_on_episode_callback("on_episode_end", i, episodes)
+                        episode = episodes[i]
+                        done.append(episode.to_numpy() if self.episodes_to_numpy else episode)
+                        self._new_episode(i, episodes)
+        finally:
+            if was_training:
+                module.train()
+
+        if pending is not None:
+            for i in range(len(self._ongoing_episodes)):
+                pending.flush(i)
         self._cached_to_module = to_module
         return self._finish_chunks(done, ts)
 
@@ -247,6 +288,96 @@ class LeanEnvRunner(SingleAgentEnvRunner):
         return done + chunks
 
 
+class _Pending:
+    """The steps of one `sample()` call not yet written into their episodes.
+
+    Every vector step is kept as the env's and the module's batched arrays; an episode gets its
+    steps in one write per buffer when it ends or the fragment does (`flush`), the values
+    `SingleAgentEpisode.add_env_step` would have appended one at a time (the same rows of the
+    same arrays). With `phases`, `flush` also records what `FragmentPhase` records at a chunk's
+    first step: that step's position in its env's fragment.
+    """
+
+    def __init__(self, runner: LeanEnvRunner, phases: bool) -> None:
+        self.runner = runner
+        self.phases = phases
+        self.steps: list[tuple] = []
+        n = len(runner._ongoing_episodes)
+        self.first = [0] * n  # per env: the first step of this call not yet in its episode
+        self.resets = [0] * n  # per env: reset rows so far (they are not transitions)
+
+    def step(self, observations: Any, actions: np.ndarray, rewards: Any, terminateds: Any,
+             truncateds: Any, infos: list, extra: dict) -> tuple[list[int], list[int]]:
+        """Keeps one vector step; returns the envs whose row was a reset (their new episode
+        gets it now, as in the stock runner) and those whose episode ended at this step."""
+        k = len(self.steps)
+        self.steps.append((observations, actions, rewards, infos, extra, terminateds,
+                           truncateds))
+        started = []
+        episodes = self.runner._ongoing_episodes
+        for i, episode in enumerate(episodes):
+            if not episode.is_reset:  # NEXT_STEP autoreset: this row is a reset
+                episode.add_env_reset(observation=observations[i], infos=infos[i])
+                started.append(i)
+                self.first[i] = k + 1
+                self.resets[i] += 1
+        done = np.logical_or(terminateds, truncateds)
+        ended = [int(i) for i in np.flatnonzero(done) if i not in started]
+        return started, ended
+
+    def flush(self, i: int) -> None:
+        """Writes env `i`'s kept steps into its ongoing episode."""
+        first, last = self.first[i], len(self.steps)
+        if last <= first:
+            return
+        self.first[i] = last
+        episode = self.runner._ongoing_episodes[i]
+        steps = self.steps[first:last]
+        if self.phases and len(episode) == 0:  # FragmentPhase.on_episode_step's write
+            # its position in the env's fragment: steps so far less the env's reset rows,
+            # all of which came before (a reset follows an end, and an end flushes)
+            episode.custom_data[GAE_PHASE_KEY] = first - self.resets[i]
+        observations = [s[0][i] for s in steps]
+        infos = [s[3][i] for s in steps]
+        rows = [_row(s[4], i) for s in steps]
+        seq_no = self.runner._weights_seq_no
+        buffers = (episode.observations, episode.actions, episode.rewards, episode.infos)
+        if any(b.finalized for b in buffers) or any(
+            b.finalized for b in episode.extra_model_outputs.values()
+        ):  # numpy buffers: RLlib's own appends
+            for (obs, action, reward, info, *_), row in zip(steps, rows, strict=True):
+                row[WEIGHTS_SEQ_NO] = seq_no
+                episode.add_env_step(observation=obs[i], action=action[i], reward=reward[i],
+                                     infos=info[i], terminated=False, truncated=False,
+                                     extra_model_outputs=row)
+        else:
+            episode.observations.data.extend(observations)
+            episode.actions.data.extend([s[1][i] for s in steps])
+            episode.rewards.data.extend([s[2][i] for s in steps])
+            episode.infos.data.extend([info or {} for info in infos])
+            for row in rows:
+                row[WEIGHTS_SEQ_NO] = seq_no
+            for key in rows[0]:
+                values = [row[key] for row in rows]
+                if key in episode.extra_model_outputs:
+                    episode.extra_model_outputs[key].data.extend(values)
+                else:
+                    episode.extra_model_outputs[key] = InfiniteLookbackBuffer(values)
+            episode.t += len(steps)
+            episode._last_added_observation = observations[-1]
+            episode._last_added_infos = infos[-1] or {}
+            episode._last_step_time = time.perf_counter()
+            if episode._start_time is None:
+                episode._start_time = episode._last_step_time
+        # the flags of the last step, as add_env_step leaves them
+        episode.is_terminated, episode.is_truncated = steps[-1][5][i], steps[-1][6][i]
+
+
+def _row(extra: dict, i: int) -> dict:
+    """Row `i` of a (nested) dict of batched arrays, as `_unstack` gives it."""
+    return {k: _row(v, i) if isinstance(v, dict) else v[i] for k, v in extra.items()}
+
+
 class _Tally:
     """Stands in for RLlib's env-step Prometheus counter during one `_sample` call."""
 
@@ -275,6 +406,20 @@ def _unstack(x: Any, n: int) -> list[Any]:
             return [{} for _ in range(n)]
         return [dict(zip(x, values, strict=True)) for values in zip(*columns, strict=True)]
     return list(x)
+
+
+def sample_categorical(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`TorchCategorical.from_logits(logits)`'s `sample()` and the sample's `logp`, by the
+    operations `torch.distributions.Categorical` runs (normalised logits, softmax, one
+    `torch.multinomial` draw per row, gather): the same actions from the same torch stream and
+    the same log-probabilities, without two distribution objects per env step."""
+    normalized = logits - logits.logsumexp(dim=-1, keepdim=True)
+    probs = torch.softmax(normalized, dim=-1)
+    n = normalized.shape[-1]
+    actions = torch.multinomial(probs.reshape(-1, n), 1, True).T.reshape(normalized.shape[:-1])
+    index = actions.long().unsqueeze(-1)
+    index, log_pmf = torch.broadcast_tensors(index, normalized)
+    return actions, log_pmf.gather(-1, index[..., :1]).squeeze(-1)
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray:
