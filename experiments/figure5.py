@@ -11,6 +11,7 @@ On a laptop this starts Ray locally; with ``RAY_ADDRESS`` set, or through
     python experiments/figure5.py --env rllib_iam/Traffic-v0 --profile smoke
     python experiments/figure5.py --env my_envs:my/Maze-v0   # an env my_envs.py registers
     python experiments/figure5.py --profile blog --ppo tuned --estimate   # its hours, first
+    python experiments/figure5.py --status --storage-path ~/rllib-iam-runs  # where runs stand
 
 Results: ``<storage-path>/<name>/<model>_seed<k>/`` (Tune's result.json, progress.csv,
 TensorBoard events, checkpoints); the figure and table are written next to them
@@ -76,10 +77,26 @@ def parse_args(argv: list[str] | None) -> tuple[GridSpec, bool, bool]:
     add("--estimate", action="store_true", help="run no trial: time 1 + 3 updates of each "
         "model here and print the grid's hours per trial, CPU-hours and wall time (writes "
         "nothing)")
+    add("--status", action="store_true", help="run nothing: print each trial of --name (or of "
+        "every experiment in --storage-path) with its transitions done, rate, ETA, last "
+        "checkpoint and what --resume would do (writes nothing)")
     add("--track", action="append", metavar="|".join(TRACKERS), help="also log every trial to "
         "wandb (offline unless WANDB_MODE says otherwise) or mlflow (<storage-path>/mlflow.db "
         "unless MLFLOW_TRACKING_URI is set); repeat or comma-separate for both")
     args = vars(parser.parse_args(argv))
+    if args.pop("status"):
+        given = [f"--{k.replace('_', '-')}" for k, v in args.items()
+                 if v not in (None, False) and k not in ("name", "storage_path")]
+        if given:
+            parser.error(f"--status reads a grid's files and takes only --name and "
+                         f"--storage-path, not {', '.join(given)}")
+        from rllib_iam.status import report
+
+        try:
+            print(report(args["storage_path"], args["name"]))
+        except ValueError as err:
+            parser.error(str(err))
+        sys.exit(0)
     analysis, estimate = not args.pop("no_analysis"), args.pop("estimate")
     if estimate and args["resume"]:
         parser.error("--estimate prices a whole grid before it starts; drop --resume")

@@ -440,3 +440,55 @@ def test_a_trial_checkpoints_on_the_clock_whatever_its_profile(tmp_path):
     trial = tmp_path / "clock" / "fnn_seed0"
     kept = sorted(p.name for p in trial.glob("checkpoint_*"))
     assert kept == ["checkpoint_000003", "checkpoint_000004"], kept
+
+
+def fake_trial(folder: Path, *, timesteps: int, iterations: int, done: bool,
+               checkpoint_at: int | None) -> None:
+    """A Tune trial folder as a grid leaves it: params.json, result.json (1,024 transitions and
+    2 s per iteration, an iteration a second apart), a checkpoint written after iteration
+    ``checkpoint_at``."""
+    folder.mkdir(parents=True)
+    (folder / "params.json").write_text(json.dumps({"model": "iam", "seed": 0,
+                                                    "timesteps": timesteps}))
+    start = 1_800_000_000
+    rows = [{"training_iteration": i, "timestamp": start + i, "time_total_s": 2.0 * i,
+             "done": done and i == iterations, FIGURE5: {"transitions": 1024 * i}}
+            for i in range(1, iterations + 1)]
+    (folder / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if checkpoint_at is not None:
+        checkpoint = folder / "checkpoint_000003"
+        checkpoint.mkdir()
+        os.utime(checkpoint, (start + checkpoint_at, start + checkpoint_at))
+
+
+def test_status_says_where_each_trial_stands_and_writes_nothing(tmp_path):
+    experiment = tmp_path / "long"
+    fake_trial(experiment / "iam_seed0", timesteps=10 * 1024, iterations=4, done=False,
+               checkpoint_at=3)
+    fake_trial(experiment / "lstm_seed0", timesteps=2 * 1024, iterations=2, done=True,
+               checkpoint_at=2)
+    fake_trial(experiment / "fnn_seed0", timesteps=4096, iterations=1, done=False,
+               checkpoint_at=None)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    out = figure5("--status", "--storage-path", str(tmp_path)).stdout
+    rows = {line.split("|")[2].strip(): line for line in out.splitlines()[2:]}
+    assert set(rows) == {"iam_seed0", "lstm_seed0", "fnn_seed0"}
+    # 4 of 10 updates at 512 transitions/s: 6,144 left, 12 s
+    assert "| 4,096 | 40.0% | 512 | 0m12s | checkpoint_000003 |" in rows["iam_seed0"]
+    assert "continues from checkpoint_000003 (iteration 3; 1 later iteration run again)" \
+        in rows["iam_seed0"]
+    assert "nothing (finished)" in rows["lstm_seed0"]
+    assert "starts it over (no checkpoint)" in rows["fnn_seed0"]
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    named = figure5("--status", "--storage-path", str(tmp_path), "--name", "long").stdout
+    assert [line.split("|")[1:3] for line in named.splitlines()] == \
+        [line.split("|")[1:3] for line in out.splitlines()]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--name", "nope"], "no experiment 'nope' in"),
+    (["--models", "iam"], "takes only --name and --storage-path, not --models"),
+])
+def test_status_refuses_what_it_cannot_read(tmp_path, args, message):
+    run = figure5("--status", "--storage-path", str(tmp_path), *args, check=False)
+    assert run.returncode == 2 and message in run.stderr and len(run.stderr.splitlines()) == 1
