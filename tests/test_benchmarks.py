@@ -89,3 +89,18 @@ def test_atari_throughput_trains_one_update():
     assert re.search(r"env alone \(8 envs, random actions\): [\d,]+ transitions/s", out)
     (row,) = rows(out, "| `fnn` |")
     assert rate(row, 3) > 0
+
+
+@pytest.mark.slow
+def test_ppo_update_splits_one_update_per_model_and_variant():
+    out = bench("ppo_update.py", "--models", "fnn", "--ppo", "paper,tuned", "--warmup", "1",
+                "--iterations", "1")
+    for ppo in ("paper", "tuned"):
+        (row,) = rows(out, f"| `fnn` | {ppo} |")
+        assert rate(row, 2) > 0 and rate(row, 3) > 0 and rate(row, 5) > 0, row
+
+
+def test_ppo_update_refuses_an_unknown_model():
+    run = subprocess.run([sys.executable, "benchmarks/ppo_update.py", "--models", "nope"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 2 and "unknown model(s) nope" in run.stderr
