@@ -1,7 +1,7 @@
 """One PPO update of the project's pipeline, split: sampling, learning, and the learner
 connector inside learning (GAE with its value pass, padding).
 
-    .venv/bin/python benchmarks/ppo_update.py                          # every Warehouse model, paper and tuned
+    .venv/bin/python benchmarks/ppo_update.py            # iam, lstm, gru, fnn, fnn8; paper, tuned
     .venv/bin/python benchmarks/ppo_update.py --models iam,fnn --ppo tuned --iterations 20
     PYTHONPATH=../other-checkout .venv/bin/python benchmarks/ppo_update.py   # another commit
 

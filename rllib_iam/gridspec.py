@@ -253,6 +253,10 @@ def _resolve(*, given: frozenset[str], profile: str, models: str | None, seeds, 
             raise fail("--param-budget and --model-config's param_budget conflict; give one")
         options["param_budget"] = resolve_param_budget(param_budget, env)
     for model in names:
+        try:  # the model on this env first: an error here is not the options' fault
+            module_spec(model, env)
+        except (ValueError, TypeError) as err:
+            raise fail(f"--models {model} on {env}: {err}") from None
         try:
             module_spec(model, env, **options)
         except (ValueError, TypeError) as err:
@@ -287,6 +291,9 @@ def _resolve(*, given: frozenset[str], profile: str, models: str | None, seeds, 
         raise fail(f"--first-seed must be 0 or more, got {first_seed}")
     budget = profiles[profile]
     update = settings.num_envs * settings.rollout_fragment_length
+    if timesteps is not None and timesteps < update:
+        raise fail(f"--timesteps {timesteps} is less than one update: give at least {update} "
+                   f"(num_envs x rollout_fragment_length of the {ppo} PPO)")
     if settings.minibatch_size > update:
         raise fail(f"--ppo-config: minibatch_size {settings.minibatch_size} exceeds the update "
                    f"of num_envs x rollout_fragment_length = {update} transitions")

@@ -159,6 +159,10 @@ def test_existing_experiment_is_refused_and_left_alone(smoke):
         (["--ppo-config", '{"vf_clip": "min"}'], "vf_clip must be one of max, clamp, none"),
         (["--ppo-config", '{"minibatch_size": 4096}'], "minibatch_size 4096 exceeds the update"),
         (["--ppo", "rllib", "--ppo-config", '{"lr": 1e-3}'], "does not apply to --ppo rllib"),
+        (["--timesteps", "100"], "--timesteps 100 is less than one update: give at least 1024"),
+        (["--ppo", "tuned", "--timesteps", "1000"], "give at least 1024"),
+        (["--models", "fnn32"], "--models fnn32 on rllib_iam/Warehouse-v0: model 'fnn32' has "
+                                "no default sizes for env 'rllib_iam/Warehouse-v0'"),
         (["--decay-over", "soon"], "--decay-over must be paper, budget or a positive"),
         (["--decay-over", "0"], "--decay-over must be paper, budget or a positive"),
         (["--estimate", "--resume", "--name", "x"], "--estimate prices a whole grid"),
