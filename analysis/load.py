@@ -31,6 +31,7 @@ from rllib_iam.schema import (
     DIAGNOSTICS,
     FIGURE5,
     LEARNER_RESULTS,
+    LEGACY_DECAY_OVER,
     PARAMS,
     REFERENCE_ENVS,
     REFERENCE_STEPS,
@@ -254,28 +255,37 @@ def _records(fs, trial: str, label: str) -> list[dict] | None:
     return complete
 
 
+def _value(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":")).strip(chr(34))
+
+
 def model_label(config: dict) -> str:
     """The trial's model name, with ``@<n>k`` where ``model_config.param_budget`` resized it
-    (``--param-budget``): ``gru@214k`` is another model to the analysis than the default
-    ``gru``, in the figure, the table and the exported file names."""
-    budget = (config.get("model_config") or {}).get("param_budget")
+    (``--param-budget``) and every other ``--model-config`` option in brackets:
+    ``gru@214k`` and ``iam (d_set=items)`` are other models to the analysis than the default
+    ``gru`` and ``iam``, in the figure, the table and the exported file names."""
+    options = dict(config.get("model_config") or {})
+    budget = options.pop("param_budget", None)
     model = str(config["model"])
-    if budget is None:
-        return model
-    return f"{model}@{round(budget / 1000)}k" if isinstance(budget, int | float) else \
-        f"{model}@{budget}"
+    if budget is not None:
+        model += f"@{round(budget / 1000)}k" if isinstance(budget, int | float) else \
+            f"@{budget}"
+    if options:
+        model += " (" + ", ".join(f"{k}={_value(options[k])}" for k in sorted(options)) + ")"
+    return model
 
 
 def ppo_label(config: dict) -> str:
     """The trial's PPO: its variant, then each ``--ppo-config`` change and a ``--decay-over``
-    other than the paper's clock, e.g. ``paper+adam_eps=1e-05+decay=budget``. Trials from
-    before ``decay_over`` was recorded are plain ``paper`` (they decayed over their budget)."""
+    other than the paper's clock, e.g. ``paper+adam_eps=1e-05+decay=budget``. A trial config
+    without ``decay_over`` (grids from before it was recorded) decayed over
+    `rllib_iam.schema.LEGACY_DECAY_OVER`, its budget: ``paper+decay=budget``."""
     label = str(config.get("ppo", "paper"))
     changes = config.get("ppo_config") or {}
     if isinstance(changes, dict):
-        label += "".join(f"+{key}={json.dumps(changes[key]).strip(chr(34))}"
-                         for key in sorted(changes))
-    decay = config.get("decay_over", "paper")
+        label += "".join(f"+{key}={_value(changes[key])}" for key in sorted(changes))
+    # no params.json (model and seed from the folder name): nothing says; a default grid's
+    decay = config.get("decay_over", LEGACY_DECAY_OVER if "ppo" in config else "paper")
     if decay != "paper" and label != "rllib":  # the stock PPO's lr is constant
         label += f"+decay={decay}"
     return label

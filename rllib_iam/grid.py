@@ -30,12 +30,13 @@ from ray.tune.result import SHOULD_CHECKPOINT, TIME_THIS_ITER_S, TIME_TOTAL_S
 from rllib_iam import gridspec, schema
 from rllib_iam.envs.registry import WAREHOUSE, ByEnv, find, spec_for
 from rllib_iam.envs.spec import Profile
-from rllib_iam.gridspec import LEGACY_DECAY_OVER, GridSpec
+from rllib_iam.gridspec import GridSpec
 from rllib_iam.models import count_params
 from rllib_iam.ppo.tune import CsvLog, IntactRestore, JsonLog, restore_tuner
 from rllib_iam.schema import (
     DIAGNOSTICS,
     FIGURE5,
+    LEGACY_DECAY_OVER,
     PARAMS,
     REFERENCE_STEPS,
     RETURN,

@@ -24,15 +24,13 @@ from typing import Any
 
 import rllib_iam
 from rllib_iam.cli import json_object, positive_int
+from rllib_iam.schema import LEGACY_DECAY_OVER
 
 SPEC_FILE = "grid_spec.json"
 """The spec of a grid, in its experiment folder (``<storage_path>/<name>/``)."""
 
 SUPPORTED_SCHEMES = ("s3", "gs", "file")
 """Storage URI schemes a grid accepts (through pyarrow's filesystems, as Tune does)."""
-
-LEGACY_DECAY_OVER = "budget"
-"""What a trial config without ``decay_over`` (grids started before it existed) decayed over."""
 
 GRID_FLAGS = {
     "models": ("--models",),

@@ -42,6 +42,12 @@ last SGD step's minibatch (RLlib's window 1), lr and ε the values after the upd
 LEARNER_RESULTS = "learners/default_policy"
 """Where RLlib logs the single-module learner's metrics in a result (the `DIAGNOSTICS` keys)."""
 
+LEGACY_DECAY_OVER = "budget"
+"""What a trial config without ``decay_over`` decayed its lr and ε over: grids started before
+the field existed (2026-12) ended their decays at their own budget. The one default for older
+trials, read by the resume path (`rllib_iam.grid`, `rllib_iam.gridspec`) and the analysis's
+labels (`analysis.load.ppo_label`)."""
+
 TRIAL_NAME = re.compile(r"^(?P<model>.+)_seed(?P<seed>\d+)$")
 """A trial folder's name, `trial_name`'s output: the model's label and the seed."""
 

@@ -61,7 +61,8 @@ def trial(exp: Path, model: str, seed: int, returns, *, env: str = WAREHOUSE,
     folder.mkdir(parents=True)
     budget = budget or STEP * len(returns)
     if params_json:
-        config = {"model": model, "seed": seed, "env": env, "timesteps": budget, "ppo": "paper"}
+        config = {"model": model, "seed": seed, "env": env, "timesteps": budget, "ppo": "paper",
+                  "decay_over": "paper"}
         if model_config is not None:
             config["model_config"] = model_config
         (folder / "params.json").write_text(json.dumps(config))
@@ -433,3 +434,25 @@ def test_help_shows_defaults_and_examples(capsys):
     assert exit_.value.code == 0
     assert "(default transitions)" in out and "(default std)" in out and "(default 2000)" in out
     assert "python -m analysis.figure5 results/warehouse-tuned --out" in out
+
+
+def test_model_options_and_decay_clocks_label_trials_apart(tmp_path):
+    """Two `iam` grids that differ only in ``--model-config`` are two models; a trial config
+    from before ``decay_over`` was recorded decayed over its budget and is labelled so, apart
+    from a grid on the paper's clock. Nothing is counted once as 'the same model and seed'."""
+    plain, items, old = (experiment(tmp_path / name) for name in ("plain", "items", "old"))
+    trial(plain, "iam", 0, ramp(20))
+    trial(items, "iam", 0, ramp(22), model_config={"d_set": "items"})
+    old_trial = trial(old, "iam", 0, ramp(18))
+    config = json.loads((old_trial / "params.json").read_text())
+    del config["decay_over"]
+    (old_trial / "params.json").write_text(json.dumps(config))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AnalysisWarning)
+        frame = load_runs([str(tmp_path)])
+    labels = frame.groupby("model")["ppo"].first().to_dict()
+    assert labels == {"iam": "paper", "iam (d_set=items)": "paper",
+                      "iam (paper+decay=budget)": "paper+decay=budget"}
+    finals = final_returns(frame).set_index("model")["final_return"]
+    assert finals.round(6).to_dict() == {"iam": 20, "iam (d_set=items)": 22,
+                                         "iam (paper+decay=budget)": 18}

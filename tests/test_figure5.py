@@ -496,3 +496,18 @@ def test_status_says_where_each_trial_stands_and_writes_nothing(tmp_path):
 def test_status_refuses_what_it_cannot_read(tmp_path, args, message):
     run = figure5("--status", "--storage-path", str(tmp_path), *args, check=False)
     assert run.returncode == 2 and message in run.stderr and len(run.stderr.splitlines()) == 1
+
+
+def test_the_blog_results_and_a_new_grid_keep_their_schedules_apart(smoke):
+    """The committed `blog` grid decayed over its budget (its trials predate ``decay_over``);
+    a new grid decays on the paper's clock: analysed together, every trial of both is kept,
+    under its own label."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = load_runs([str(ROOT / "results/warehouse-blog"), str(smoke)])
+    assert not [w for w in caught if "counted once" in str(w.message)]
+    trials = frame.groupby("ppo")["trial"].nunique().to_dict()
+    assert trials == {"paper+decay=budget": 25, "paper": len(DEFAULT_MODELS)}
+    assert {"iam", "iam (paper+decay=budget)"} <= set(frame["model"])

@@ -123,5 +123,10 @@ def test_every_documented_example_passes_the_scripts_validation(where, args, tmp
             script.parse_args(args)
         assert "nothing to resume" in capsys.readouterr().err
         return
+    if "--status" in args:  # it reads a grid: here, an empty storage folder
+        with pytest.raises(SystemExit):
+            script.parse_args(args)
+        assert "no experiments in" in capsys.readouterr().err
+        return
     spec, *_ = script.parse_args(args)
     assert spec.storage_path == str(tmp_path)
