@@ -1,7 +1,7 @@
 """Figure 5, the comparison table and the statistics from Tune results.
 
     python -m analysis.figure5 RUNS [RUNS ...] --out DIR [--axis transitions|reference-steps]
-                               [--band std|ci95] [--reps N]
+                               [--band std|ci95] [--reps N] [--style curves|paper] [--smooth F]
 
 RUNS are experiment folders (``<storage>/<name>``) or storage folders holding several, local or
 ``s3://``/``gs://`` (read through pyarrow). Writes into DIR ``figure5.png``/``.pdf``,
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import textwrap
 import warnings
 import zlib
 from pathlib import Path
@@ -74,30 +75,48 @@ OTHER_COLOURS = "Dark2"
 free one where two such names in one figure would share it)."""
 
 
-def _resampled(g: pd.DataFrame, x: str, grid: np.ndarray) -> np.ndarray:
-    """Each trial's curve interpolated onto ``grid`` (NaN outside what it logged): seeds x grid."""
+SMOOTH = 0.02
+"""Curves are each trial's return averaged over the trailing window of this fraction of the
+panel's x range (stated in the figure's caption); tables and verdicts use the raw returns."""
+
+
+def smoothing_window(frame: pd.DataFrame, x: str, smooth: float = SMOOTH) -> float:
+    """The trailing window, in units of ``x``, that `curves` averages each trial over."""
+    return smooth * (frame[x].max() - frame[x].min())
+
+
+def _resampled(g: pd.DataFrame, x: str, grid: np.ndarray, window: float = 0.0) -> np.ndarray:
+    """Each trial's curve interpolated onto ``grid`` (NaN outside what it logged): seeds x grid;
+    with ``window`` > 0, first averaged over the trailing ``window`` of ``x``."""
     rows = []
     for _, s in g.groupby("trial"):
         s = s.dropna(subset=["episode_return_mean"]).sort_values(x)
         if len(s):
-            rows.append(np.interp(grid, s[x], s["episode_return_mean"], left=np.nan,
-                                  right=np.nan))
+            y = s["episode_return_mean"].to_numpy(dtype=float)
+            if window > 0:
+                xs = s[x].to_numpy(dtype=float)
+                start = np.searchsorted(xs, xs - window, side="right")
+                sums = np.concatenate([[0.0], np.cumsum(y)])
+                y = (sums[1:] - sums[start]) / (np.arange(1, len(y) + 1) - start)
+            rows.append(np.interp(grid, s[x], y, left=np.nan, right=np.nan))
     return np.array(rows).reshape(len(rows), len(grid))
 
 
 def curves(frame: pd.DataFrame, axis: str = "transitions", band: str = "std",
-           reps: int = REPS, seed: int = 0) -> pd.DataFrame:
+           reps: int = REPS, seed: int = 0, smooth: float = SMOOTH) -> pd.DataFrame:
     """Per env x model, the mean over seeds on a common grid of ``GRID_POINTS`` steps, with
     the band's low and high edges, over the seeds that have logged that far (``seeds_present``
-    of ``seeds``; no band below two)."""
+    of ``seeds``; no band below two). Each trial is first averaged over a trailing window of
+    ``smooth`` of the env's x range (0: raw, one point per iteration)."""
     x = AXES.get(axis, axis)
     library = rliable()[0] if band == "ci95" else None
     out = []
     for env in env_order(frame["env"]):
         data = frame[frame["env"] == env]
         grid = np.linspace(data[x].min(), data[x].max(), GRID_POINTS)
+        window = smoothing_window(data, x, smooth)
         for model, g in data.groupby("model"):
-            values = _resampled(g, x, grid)
+            values = _resampled(g, x, grid, window)
             n = len(values)
             present = np.isfinite(values).sum(axis=0)
             mean = np.full(len(grid), np.nan)
@@ -188,16 +207,53 @@ def _label_lines(ax, lines: dict[str, float]) -> None:
     ax.set_ylim(lo, hi)
 
 
+STYLES = ("curves", "paper")
+"""``curves``: every model a curve with its band (feedforward ones dashed); ``paper``: as the
+paper drew Figure 5, the feedforward models as dashed lines at their final return."""
+ZOOM_GAIN = 0.6
+"""The right-hand panel (the last half, zoomed) is drawn only where its y range is less than
+this share of the left panel's: otherwise it would repeat the left one."""
+
+
+def describe_ppo(label: str) -> str:
+    """A PPO label (`analysis.load.ppo_label`) in words: the variant, its changes, the clock
+    its lr and ε decays run on."""
+    variant, *changes = label.split("+")
+    decay = next((c.split("=", 1)[1] for c in changes if c.startswith("decay=")), "paper")
+    changes = [c for c in changes if not c.startswith("decay=")]
+    words = f"{variant} PPO" + (f" ({', '.join(changes)})" if changes else "")
+    if variant == "rllib":
+        return words
+    clock = {"paper": "on the paper's 32e6-transition clock",
+             "budget": "over each trial's budget"}.get(decay, f"over {decay} transitions")
+    return f"{words}, lr and clip decayed {clock}"
+
+
+def panel_title(data: pd.DataFrame) -> str:
+    """What one env's panel shows: the env, each PPO, the budget and the seeds per model."""
+    ppos = "; ".join(describe_ppo(p) for p in sorted(data["ppo"].unique()))
+    budget = data.groupby("trial")["budget"].first()
+    seeds = data.groupby("model")["trial"].nunique()
+    budgets = " to ".join(f"{b / 1e6:.3g}e6" if b >= 1e6 else f"{b:,.0f}"
+                          for b in sorted({budget.min(), budget.max()}))
+    counts = " to ".join(str(n) for n in sorted({seeds.min(), seeds.max()}))
+    return (f"{env_label(data['env'].iloc[0])}: {ppos}; {budgets} transitions per trial; "
+            f"{counts} seed{'s' if seeds.max() > 1 else ''} per model")
+
+
 def plot(frame: pd.DataFrame, axis: str = "transitions", band: str = "std",
-         reps: int = REPS) -> Figure:
+         reps: int = REPS, style: str = "curves", smooth: float = SMOOTH) -> Figure:
     """The paper's layout: one row per env (Warehouse on top); the whole run on the left, the
-    last half zoomed on the right. Recurrent models are curves (mean over seeds, with a band;
-    dotted where some seeds have not logged yet), feedforward ones dashed lines at their final
-    return, heuristics thin grey lines."""
+    last half zoomed on the right where that shows more. Models are curves (mean over seeds of
+    each trial's return averaged over a trailing window, with a band; dotted where some seeds
+    have not logged yet); with ``style="paper"`` the feedforward ones are dashed lines at their
+    final return, as the paper drew them; heuristics thin grey lines."""
     import seaborn as sns
 
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
     x = AXES.get(axis, axis)
-    lines = curves(frame, x, band, reps)
+    lines = curves(frame, x, band, reps, smooth=smooth)
     finals = final_returns(frame)
     envs = env_order(frame["env"])
     palette = _palette(frame["model"])
@@ -218,7 +274,7 @@ def plot(frame: pd.DataFrame, axis: str = "transitions", band: str = "std",
             label = f"{model} (n={n}" + (f", {unfinished} unfinished)" if unfinished else ")")
             colour = palette[model]
             for ax in axes[row]:
-                if is_feedforward(model) and not np.isnan(final):
+                if style == "paper" and is_feedforward(model) and not np.isnan(final):
                     ax.axhline(final, color=colour, ls="--", lw=1.6,
                                label=label.replace(")", "), final return", 1))
                     continue
@@ -234,7 +290,8 @@ def plot(frame: pd.DataFrame, axis: str = "transitions", band: str = "std",
                     ax.plot(xs, c["mean"].where(edges), color=colour, lw=1.8, ls=(0, (1, 1)))
                 ax.fill_between(xs, c["low"], c["high"], color=colour, alpha=0.2, lw=0)
             late = c[c["x"] >= end / 2]
-            zoom_values += [final] if is_feedforward(model) and not np.isnan(final) else [
+            zoom_values += [final] if (style == "paper" and is_feedforward(model)
+                                       and not np.isnan(final)) else [
                 *late["mean"], *late["low"], *late["high"]]
         left, right = axes[row]
         left.set_xlim(data[x].min() / factor, end / factor)
@@ -248,15 +305,29 @@ def plot(frame: pd.DataFrame, axis: str = "transitions", band: str = "std",
         if reference:
             lo, hi = left.get_ylim()
             left.set_ylim(min(lo, *reference.values()) - 1, max(hi, *reference.values()) + 1)
-        for ax, title in ((left, env_label(env)), (right, f"{env_label(env)}: last half")):
+        lo, hi = left.get_ylim()
+        zoomed = len(zoom) > 0 and (right.get_ylim()[1] - right.get_ylim()[0]
+                                    < ZOOM_GAIN * (hi - lo))
+        panels = ((left, panel_title(data)), (right, "the last half, zoomed"))
+        for ax, title in panels if zoomed else panels[:1]:
             _label_lines(ax, reference)
-            ax.set_title(title)
+            ax.set_title(textwrap.fill(title, 75), fontsize=9)
             ax.set_xlabel(xlabel)
             ax.set_ylabel("mean episode return")
-        right.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False,
-                     title="model (seeds)", title_fontsize=8)
-    fig.suptitle(f"Figure 5 (rllib-iam): mean over seeds; band: {BANDS[band]}; dotted where "
-                 "not all seeds have logged", fontsize=9)
+        if not zoomed:  # the last half would look as it does on the left
+            right.set_visible(False)
+        (right if zoomed else left).legend(
+            loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8, frameon=False,
+            title="model (seeds)", title_fontsize=8)
+    windows = ", ".join(
+        f"{env_label(env)} {smoothing_window(frame[frame['env'] == env], x, smooth):,.0f}"
+        for env in envs)
+    smoothed = (f"each trial's return averaged over the trailing {smooth:.0%} of its panel "
+                f"({windows} {AXIS_LABEL[x][0]}; the tables use raw returns)" if smooth > 0
+                else "each trial's return per iteration")
+    fig.suptitle(textwrap.fill(f"Figure 5 (rllib-iam): mean over seeds of {smoothed}; band: "
+                               f"{BANDS[band]}; dotted where not all seeds have logged", 150),
+                 fontsize=9)
     return fig
 
 
@@ -331,7 +402,7 @@ def markdown(t: pd.DataFrame, poi: pd.DataFrame | None = None, text: str = "") -
 
 
 def write_report(runs: list[str], out: str, axis: str = "transitions", band: str = "std",
-                 reps: int = REPS) -> list[str]:
+                 reps: int = REPS, style: str = "curves", smooth: float = SMOOTH) -> list[str]:
     """Load ``runs``, write figure, tables and verdict into ``out``; returns the written paths.
     Raises `ResultsError` (before writing anything) when nothing usable is found. Each problem
     with a trial is printed to stderr as one ``warning:`` line and kept in ``warnings.txt``."""
@@ -345,7 +416,7 @@ def write_report(runs: list[str], out: str, axis: str = "transitions", band: str
             t = table(frame, reps)
             poi = improvement(final_returns(frame), reps=reps)
             report = markdown(t, poi, verdict(t, poi))
-            fig = plot(frame, axis, band, reps)
+            fig = plot(frame, axis, band, reps, style, smooth)
         finally:
             problems = [str(w.message) for w in caught if w.category is AnalysisWarning]
             for problem in problems:
@@ -392,11 +463,22 @@ def main(argv: list[str] | None = None) -> int:
                              "a bootstrap 95%% interval (default %(default)s)")
     parser.add_argument("--reps", type=int, default=REPS,
                         help="bootstrap replications (default %(default)s)")
+    parser.add_argument("--style", default="curves", choices=STYLES,
+                        help="curves: every model a curve with its band; paper: feedforward "
+                             "models as dashed lines at their final return, as the paper drew "
+                             "them (default %(default)s)")
+    parser.add_argument("--smooth", type=float, default=SMOOTH,
+                        help="average each trial's return over this trailing fraction of the "
+                             "x range before the mean over seeds, 0 for none (default "
+                             "%(default)s; the tables always use raw returns)")
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error(f"--reps must be positive, got {args.reps}")
+    if not 0 <= args.smooth < 1:
+        parser.error(f"--smooth must be a fraction in [0, 1), got {args.smooth}")
     try:
-        paths = write_report(args.runs, args.out, args.axis, args.band, args.reps)
+        paths = write_report(args.runs, args.out, args.axis, args.band, args.reps, args.style,
+                             args.smooth)
     except ResultsError as err:
         parser.error(str(err))
     for path in paths:

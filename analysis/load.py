@@ -109,9 +109,46 @@ def _listing(fs, folder: str) -> list:
     return fs.get_file_info(pyarrow.fs.FileSelector(folder, allow_not_found=True))
 
 
+ERROR_FILES = frozenset({"error.txt", "error.pkl"})
+"""What Tune leaves in a trial folder when the trial failed (the last failure)."""
+
+
 def _is_trial(entries: list) -> bool:
     names = {e.base_name for e in entries}
-    return bool(names & TRIAL_FILES) or any(n.startswith("checkpoint_") for n in names)
+    return bool(names & (TRIAL_FILES | ERROR_FILES)) or any(
+        n.startswith("checkpoint_") for n in names)
+
+
+def _error_line(fs, trial: str) -> str | None:
+    """The last non-empty line of the trial's ``error.txt`` (the exception), or None."""
+    text = _read(fs, f"{trial}/error.txt")
+    if text is None:
+        return None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "error.txt is empty"
+
+
+def _failed_without_results(fs, trial: str, label: str) -> dict | None:
+    """A trial that failed before its first result (``error.txt``, no result file): a warning
+    and its record for the table's ``failed`` count; None for any other folder."""
+    if _read(fs, f"{trial}/result.json") or _read(fs, f"{trial}/progress.csv"):
+        return None
+    error = _error_line(fs, trial)
+    if error is None:
+        return None
+    text = _read(fs, f"{trial}/params.json")
+    try:
+        config = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        config = {}
+    if not (isinstance(config, dict) and {"model", "seed"} <= set(config)):
+        match = TRIAL_NAME.match(trial.rstrip("/").rsplit("/", 1)[-1])
+        config = {"model": match["model"], "seed": int(match["seed"])} if match else None
+    _warn(label, f"failed before its first result ({error}); counted as failed, no return")
+    if config is None:
+        return None
+    return {"trial": label, "model": model_label(config), "seed": int(config["seed"]),
+            "env": str(config.get("env", DEFAULT_ENV)), "ppo": ppo_label(config)}
 
 
 def find_trials(fs, root: str, depth: int = 2) -> list[str]:
@@ -420,9 +457,19 @@ def load_runs(runs: list[str] | str) -> pd.DataFrame:
             seen.add((fs.type_name, trial))
             label = _label(trial)
             trials[label if label not in trials else f"{fs.type_name}:{trial}"] = (fs, trial)
-    frames = [f for label, (fs, trial) in trials.items()
-              if (f := (load_tidy if trial.endswith(TIDY_SUFFIXES) else load_trial)(
-                  fs, trial, label)) is not None]
+    frames, failed, errored = [], [], set()
+    for label, (fs, trial) in trials.items():
+        if trial.endswith(TIDY_SUFFIXES):
+            f = load_tidy(fs, trial, label)
+        elif (record := _failed_without_results(fs, trial, label)) is not None:
+            failed.append(record)
+            continue
+        else:
+            f = load_trial(fs, trial, label)
+            if f is not None and _read(fs, f"{trial}/error.txt"):
+                errored.add(label)
+        if f is not None:
+            frames.append(f)
     if not frames:
         raise ResultsError(f"no usable trial results under {', '.join(runs)} "
                            "(see the warnings above)")
@@ -430,10 +477,38 @@ def load_runs(runs: list[str] | str) -> pd.DataFrame:
     # a trial given both as its folder and as its exported file is one trial
     frame = frame.drop_duplicates(["trial", "iteration"], keep="first")
     frame = _one_trial_per_seed(frame)
-    variants = frame.groupby("env")["ppo"].transform("nunique")
-    other = (variants > 1) & (frame["ppo"] != "paper")
-    frame.loc[other, "model"] = frame.loc[other, "model"] + " (" + frame.loc[other, "ppo"] + ")"
-    return frame.sort_values(["env", "model", "seed", "iteration"]).reset_index(drop=True)
+    # trials that failed and did not reach their budget (Tune's retries gave up), with results
+    ended = frame.groupby("trial").agg(complete=("complete", "last"), model=("model", "first"),
+                                       seed=("seed", "first"), env=("env", "first"),
+                                       ppo=("ppo", "first"))
+    for label in sorted(errored & set(ended.index)):
+        if not ended.loc[label, "complete"]:
+            failed.append({"trial": label, **ended.loc[label, ["model", "seed", "env",
+                                                                 "ppo"]].to_dict()})
+    failures = pd.DataFrame(failed, columns=["trial", "model", "seed", "env", "ppo"])
+    variants = pd.concat([frame[["env", "ppo"]], failures[["env", "ppo"]]]).groupby(
+        "env")["ppo"].nunique()
+    for table in (frame, failures):
+        other = table["env"].map(variants).gt(1) & (table["ppo"] != "paper")
+        table.loc[other, "model"] = (table.loc[other, "model"] + " ("
+                                     + table.loc[other, "ppo"] + ")")
+    frame = frame.sort_values(["env", "model", "seed", "iteration"]).reset_index(drop=True)
+    frame.attrs[FAILED] = failures
+    return frame
+
+
+FAILED = "failed"
+"""`load_runs`'s frame ``attrs`` key: the trials that failed (Tune's ``error.txt``) and did
+not reach their budget, one row each (trial, model, seed, env, ppo), those that failed before
+any result included; the table counts them per model and the verdict names them."""
+
+
+def failed_trials(frame: pd.DataFrame) -> pd.DataFrame:
+    """`load_runs`'s failed trials for `frame` (an empty table for other frames)."""
+    failures = frame.attrs.get(FAILED)
+    if failures is None:
+        return pd.DataFrame(columns=["trial", "model", "seed", "env", "ppo"])
+    return failures
 
 
 def _one_trial_per_seed(frame: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from analysis.load import DEFAULT_ENV, FINAL_FRACTION
+from analysis.load import DEFAULT_ENV, FINAL_FRACTION, failed_trials
 from rllib_iam.envs.registry import find
 
 REFERENCE_MODEL = "iam"
@@ -150,13 +150,20 @@ def table(frame: pd.DataFrame, reps: int = REPS, seed: int = 0) -> pd.DataFrame:
     it."""
     finals = final_returns(frame)
     estimates = interval_estimates(finals, reps, seed).set_index(["env", "model"])
+    failures = failed_trials(frame)
+    failed = failures.groupby(["env", "model"]).size()
     rows = []
-    for (env, model), g in finals.groupby(["env", "model"]):
+    keys = list(dict.fromkeys([*finals.groupby(["env", "model"]).groups,
+                               *failed.index]))
+    for env, model in keys:
+        g = finals[(finals["env"] == env) & (finals["model"] == model)]
         done = g[g["complete"]]
-        e = estimates.loc[(env, model)]
+        e = estimates.loc[(env, model)] if (env, model) in estimates.index else pd.Series(
+            {"seeds": 0}, dtype=float)
         label, spec = env_label(env), find(env)
         rows.append({
             "env": label, "model": model, "seeds": int(e["seeds"]),
+            "failed": int(failed.get((env, model), 0)),
             "final_return": e.get("mean", np.nan),
             "std": done["final_return"].std(ddof=1) if len(done) > 1 else np.nan,
             "ci95_low": e.get("mean_ci_low", np.nan), "ci95_high": e.get("mean_ci_high", np.nan),
@@ -170,7 +177,7 @@ def table(frame: pd.DataFrame, reps: int = REPS, seed: int = 0) -> pd.DataFrame:
             "paper": spec.paper_final.get(model, np.nan) if spec else np.nan,
             "reproduction": spec.reproduction_final.get(model, np.nan) if spec else np.nan,
             "blog": spec.blog_finding.get(model, "") if spec else "",
-            "_order": env_order(finals["env"]).index(env),
+            "_order": env_order([*finals["env"], *failures["env"]]).index(env),
         })
     t = pd.DataFrame(rows).sort_values(["_order", "final_return"], ascending=[True, False])
     return t.drop(columns="_order").reset_index(drop=True)
@@ -217,9 +224,15 @@ def verdict(t: pd.DataFrame, poi: pd.DataFrame, reference: str = REFERENCE_MODEL
     probabilities of improvement."""
     paragraphs = []
     for label in dict.fromkeys(t["env"]):
+        failed = t[(t["env"] == label) & (t.get("failed", 0) > 0)]
+        missing = ("Failed, and missing from every number here: " + ", ".join(
+            f"{m} ({n} trial{'s' if n > 1 else ''})"
+            for m, n in zip(failed["model"], failed["failed"], strict=True)) + "."
+                   ) if len(failed) else ""
         rows = t[(t["env"] == label) & (t["seeds"] > 0)].set_index("model")
         if rows.empty:
-            paragraphs.append(f"{label}: no trial has finished yet, so there is no verdict.")
+            paragraphs.append(" ".join(filter(None, [
+                f"{label}: no trial has finished yet, so there is no verdict.", missing])))
             continue
         budget = rows["transitions"].max()
         text = [f"{label} at {budget:,.0f} transitions per trial "
@@ -263,5 +276,7 @@ def verdict(t: pd.DataFrame, poi: pd.DataFrame, reference: str = REFERENCE_MODEL
             ratios = ", ".join(f"{speed / rows.loc[m, 'transitions_per_s']:.2f}x {m}'s"
                                for m in recurrent)
             text.append(f"{reference} trained at {speed:,.0f} transitions/s ({ratios}).")
+        if missing:
+            text.append(missing)
         paragraphs.append(" ".join(text))
     return "\n\n".join(paragraphs)

@@ -310,10 +310,13 @@ def test_figure_layout(tmp_path):
     storage = tmp_path / "storage"
     build_grid(experiment(storage / "warehouse"))
     build_grid(experiment(storage / "traffic"), env=TRAFFIC)
-    fig = plot(quiet_load([str(storage)]), band="ci95", reps=REPS)
-    panels = [ax for ax in fig.axes if ax.get_title()]
-    assert [ax.get_title() for ax in panels] == [
-        "Warehouse", "Warehouse: last half", "Traffic", "Traffic: last half"]
+    fig = plot(quiet_load([str(storage)]), band="ci95", reps=REPS, style="paper")
+    panels = [ax for ax in fig.axes if ax.get_title() and ax.get_visible()]
+    what = ("paper PPO, lr and clip decayed on the paper's 32e6-transition clock; 10,240 "
+            "transitions per trial; 3 seeds per model")
+    assert [ax.get_title().replace("\n", " ") for ax in panels] == [
+        f"Warehouse: {what}", "the last half, zoomed", f"Traffic: {what}",
+        "the last half, zoomed"]
     left, right = panels[:2]
     assert right.get_xlim() == pytest.approx((5.12, 10.24))
     assert left.get_xlabel() == "environment transitions, thousands"
@@ -328,6 +331,34 @@ def test_figure_layout(tmp_path):
     assert reference_names(left) == ["random", "greedy/oracle"]  # close lines share a name
     traffic = [t for t in "/".join(reference_names(panels[2])).split("/") if t]
     assert "longest_queue" in traffic and "random" in traffic  # Traffic's own heuristics
+
+
+def test_by_default_every_model_is_a_smoothed_curve_and_the_title_says_what_ran(tmp_path):
+    """The default style draws the feedforward models as curves with bands too (the paper's
+    dashed final-value lines are ``style="paper"``); the caption states the smoothing window;
+    a right-hand panel that would repeat the left one is left out."""
+    build_grid(experiment(tmp_path / "warehouse"))
+    frame = quiet_load([str(tmp_path)])
+    fig = plot(frame, reps=REPS)
+    shown = [ax for ax in fig.axes if ax.get_title() and ax.get_visible()]
+    legend = [t.get_text() for ax in shown if ax.get_legend()
+              for t in ax.get_legend().get_texts()]
+    assert legend == ["iam (n=3)", "lstm (n=3)", "gru (n=3)", "fnn (n=3)", "fnn8 (n=3)"]
+    assert not any("final return" in label for label in legend)
+    assert "averaged over the trailing 2% of its panel (Warehouse 184 environment " \
+           "transitions" in fig._suptitle.get_text().replace("\n", " ")
+    raw = plot(frame, reps=REPS, smooth=0)
+    assert "each trial's return per iteration" in raw._suptitle.get_text().replace("\n", " ")
+    # the synthetic ramps flatten in their last half: the zoom shows what the left one cannot
+    assert [ax.get_title() for ax in shown][1:] == ["the last half, zoomed"]
+    with pytest.raises(ValueError, match="style must be one of curves, paper"):
+        plot(frame, style="dashed")
+    flat = experiment(tmp_path / "flat" / "exp")  # noise without a trend: nothing to zoom on
+    for seed in (0, 1):
+        trial(flat, "iam", seed, [5.0, 50.0] * 5)
+    fig = plot(quiet_load([str(tmp_path / "flat")]), reps=REPS, smooth=0)
+    assert [ax.get_title()[:10] for ax in fig.axes if ax.get_visible() and ax.get_title()] \
+        == ["Warehouse:"]
 
 
 @pytest.mark.parametrize("runs, message", [
@@ -375,7 +406,7 @@ def test_cli_writes_figure_tables_and_warnings(grid, tmp_path):
     assert run.stderr.strip().splitlines() == [
         "warning: exp/iam_seed2: no readable params.json; model and seed taken from the folder "
         "name, budget unknown"]
-    assert ["Warehouse", "iam", "3", "21.00"] in [r[:4] for r in markdown_rows(run.stdout)]
+    assert ["Warehouse", "iam", "3", "0", "21.00"] in [r[:5] for r in markdown_rows(run.stdout)]
     assert "**Verdict**" in run.stdout
     assert (out / "table.md").read_text() in run.stdout
 
@@ -456,3 +487,43 @@ def test_model_options_and_decay_clocks_label_trials_apart(tmp_path):
     finals = final_returns(frame).set_index("model")["final_return"]
     assert finals.round(6).to_dict() == {"iam": 20, "iam (d_set=items)": 22,
                                          "iam (paper+decay=budget)": 18}
+
+
+def test_a_trial_that_failed_before_its_first_result_is_counted_not_hidden(tmp_path):
+    """A trial folder holding only Tune's error files (it failed before any result): one
+    warning each, in warnings.txt too, a ``failed`` count in its model's row (a row of its own
+    where no trial of the model has results) and the verdict names it."""
+    exp = experiment(tmp_path / "exp")
+    for seed in (0, 1):
+        trial(exp, "iam", seed, ramp(20 + seed))
+    trial(exp, "lstm", 0, ramp(15))
+    for name in ("lstm_seed1", "gru_seed0"):
+        (exp / name).mkdir()
+        (exp / name / "error.txt").write_text("Traceback (most recent call last):\n  ...\n"
+                                              "RuntimeError: out of memory\n")
+        (exp / name / "error.pkl").write_bytes(b"\x80\x04N.")
+    out = tmp_path / "out"
+    write_report([str(exp)], str(out), reps=50)
+    warned = (out / "warnings.txt").read_text().splitlines()
+    for name in ("lstm_seed1", "gru_seed0"):
+        assert f"exp/{name}: failed before its first result (RuntimeError: out of memory); " \
+               "counted as failed, no return" in warned
+    t = pd.read_csv(out / "table.csv").set_index("model")
+    assert t.loc["iam", ["seeds", "failed"]].tolist() == [2, 0]
+    assert t.loc["lstm", ["seeds", "failed"]].tolist() == [1, 1]
+    assert t.loc["gru", ["seeds", "failed"]].tolist() == [0, 1]
+    assert np.isnan(t.loc["gru", "final_return"])
+    report = (out / "table.md").read_text()
+    assert "Failed, and missing from every number here: lstm (1 trial), gru (1 trial)." in report
+
+
+def test_a_trial_that_failed_midway_counts_as_failed(tmp_path):
+    exp = experiment(tmp_path / "exp")
+    trial(exp, "iam", 0, ramp(20))
+    cut = trial(exp, "iam", 1, ramp(20)[:4], budget=STEP * 10)
+    (cut / "error.txt").write_text("ValueError: nan in the loss\n")
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        frame = load_runs([str(exp)])
+    t = table(frame, reps=50).set_index("model")
+    assert t.loc["iam", ["seeds", "failed"]].tolist() == [1, 1]

@@ -82,7 +82,7 @@ def test_cli_and_its_one_line_errors(grid, tmp_path, capsys):
                              str(report), "--reps", "50"], cwd=ROOT, capture_output=True,
                             text=True)
     assert figure.returncode == 0, figure.stderr
-    assert ["Warehouse", "iam", "3", "21.00"] in [r[:4] for r in markdown_rows(figure.stdout)]
+    assert ["Warehouse", "iam", "3", "0", "21.00"] in [r[:5] for r in markdown_rows(figure.stdout)]
     for argv, message in (([str(tmp_path / "nope")], "no such results folder"),
                           ([str(grid / "iam_seed0" / "result.json")], "not a folder or a tidy")):
         with pytest.raises(SystemExit) as exit_:
