@@ -60,8 +60,10 @@ class Episode:
 
 
 def module_dir(checkpoint: str | Path) -> Path:
-    """The RLModule folder inside `checkpoint` (a trial folder: its latest checkpoint)."""
-    path = Path(checkpoint)
+    """The RLModule folder inside `checkpoint` (a trial folder: its latest checkpoint), as an
+    absolute path (``~`` expanded): RLlib reads checkpoints through pyarrow, which takes a
+    relative path for a URI without a scheme."""
+    path = Path(checkpoint).expanduser().resolve()
     if not path.is_dir():
         raise RolloutError(f"no checkpoint folder at {str(path)!r}")
     checkpoints = sorted(path.glob("checkpoint_*"))
@@ -139,7 +141,9 @@ def _episode(module, env, seed, generator, greedy, max_steps, max_frames) -> Epi
         if len(episode.frames) < max_frames:
             weights = out.get(ATTENTION)
             weights = None if weights is None else weights[0].numpy()
-            episode.frames.append(draw_frame(env, obs, weights, episode.ret, episode.steps))
+            episode.frames.append(draw_frame(env, obs, weights, episode.ret, episode.steps,
+                                             model=getattr(module, "NAME", None),
+                                             action=action))
         obs, reward, terminated, truncated, _ = env.step(action)
         episode.actions.append(action)
         episode.ret += float(reward)
@@ -152,11 +156,13 @@ def _episode(module, env, seed, generator, greedy, max_steps, max_frames) -> Epi
 
 # --------------------------------------------------------------------------------- drawing
 def draw_frame(
-    env: gym.Env, obs: np.ndarray, attention: np.ndarray | None, ret: float, step: int
+    env: gym.Env, obs: np.ndarray, attention: np.ndarray | None, ret: float, step: int,
+    *, model: str | None = None, action: int | None = None,
 ) -> np.ndarray:
     """One RGB video frame of this step: `env`'s ``render()`` (an ``rgb_array`` env), drawn by
-    its spec's `rollout_frame` where it has one (Atari: beside what the policy saw), and the
-    step and return so far below."""
+    its spec's `rollout_frame` where it has one (Atari: beside what the policy saw), and below
+    it the model, the step, the action the policy takes from this state and the return so
+    far."""
     rendered = env.render()
     spec = find(env.spec.id) if env.spec is not None else None
     if spec is not None and spec.rollout_frame is not None:
@@ -165,7 +171,10 @@ def draw_frame(
         frame = Image.fromarray(rendered)
         image = Image.new("RGB", (frame.width, frame.height + CAPTION_ROWS), "black")
         image.paste(frame, (0, 0))
-    ImageDraw.Draw(image).text((4, image.height - 14), f"step {step}  return {ret:g}", fill="white")
+    caption = " ".join(filter(None, [model, f"step {step}",
+                                     None if action is None else f"action {action}",
+                                     f"return {ret:g}"]))
+    ImageDraw.Draw(image).text((4, image.height - 14), caption, fill="white")
     return np.asarray(image)
 
 

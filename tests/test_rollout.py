@@ -153,3 +153,30 @@ def test_what_is_not_a_checkpoint_is_named(tmp_path) -> None:
     build_module("fnn").save_to_path(tmp_path / "trial" / "checkpoint_000001" / "x")
     with pytest.raises(RolloutError, match="not a trial folder"):
         module_dir(tmp_path / "trial")
+
+
+def test_rollout_takes_a_relative_checkpoint_path(tmp_path, monkeypatch, capsys) -> None:
+    """``python experiments/rollout.py runs/.../iam_seed0 --out iam.gif`` as the README shows
+    it, from the folder the runs are in (RLlib reads a relative path as a URI otherwise)."""
+    monkeypatch.chdir(tmp_path)
+    build_module("iam").save_to_path(tmp_path / "runs" / "iam")
+    main = runpy.run_path(str(ROOT / "experiments" / "rollout.py"))["main"]
+    assert main(["runs/iam", "--episodes", "1", "--frames", "3", "--out", "iam.gif"]) == 0
+    with Image.open(tmp_path / "iam.gif") as gif:
+        assert gif.n_frames == 3
+    assert module_dir("runs/iam") == (tmp_path / "runs" / "iam").resolve()
+
+
+def test_frames_name_the_model_and_the_action() -> None:
+    from rllib_iam.rollout import draw_frame
+
+    env = gym.make("rllib_iam/Warehouse-v0", render_mode="rgb_array")
+    obs, _ = env.reset(seed=0)
+    plain = draw_frame(env, obs, None, 0.0, 0)
+    named = draw_frame(env, obs, None, 0.0, 0, model="iam", action=2)
+    other = draw_frame(env, obs, None, 0.0, 0, model="iam", action=3)
+    env.close()
+    rows = slice(plain.shape[0] - 14, None)  # the caption under the env's frame
+    assert np.array_equal(plain[:rows.start], named[:rows.start])
+    assert not np.array_equal(plain[rows], named[rows])
+    assert not np.array_equal(named[rows], other[rows])
