@@ -303,7 +303,7 @@ def model_label(config: dict) -> str:
     ``gru`` and ``iam``, in the figure, the table and the exported file names."""
     options = dict(config.get("model_config") or {})
     budget = options.pop("param_budget", None)
-    model = str(config["model"])
+    model = str(config["model"]).rpartition(":")[2]  # my_models:gru_k is gru_k
     if budget is not None:
         model += f"@{round(budget / 1000)}k" if isinstance(budget, int | float) else \
             f"@{budget}"

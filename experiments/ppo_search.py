@@ -25,7 +25,7 @@ except ModuleNotFoundError as err:  # not the project's environment: say how to 
              f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
 from rllib_iam.cli import OneLineParser
 from rllib_iam.gridspec import check_experiment, resolve_param_budget
-from rllib_iam.models import MODELS, module_spec
+from rllib_iam.models import model_class, module_spec
 from rllib_iam.search import dumps, overrides_of, run_search, space_description, trials_table
 from rllib_iam.search import winner as best_trial
 from rllib_iam.session import RayStartError
@@ -93,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reduction-factor must be 2 or more")
     if numbers["grace"] > numbers["timesteps"]:
         parser.error("--grace must not exceed --timesteps")
-    if args.model not in MODELS:
-        parser.error(f"unknown model {args.model!r}; valid: {', '.join(MODELS)}")
+    try:
+        model_class(args.model)  # module:NAME imports the module that registers NAME
+    except ValueError as err:
+        parser.error(str(err))
     if args.env not in rllib_iam.env_ids():
         parser.error(f"unknown env {args.env!r}; valid: {', '.join(rllib_iam.env_ids())}")
     model_config = {}

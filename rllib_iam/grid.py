@@ -31,7 +31,7 @@ from rllib_iam import gridspec, schema
 from rllib_iam.envs.registry import WAREHOUSE, ByEnv, find, spec_for
 from rllib_iam.envs.spec import Profile
 from rllib_iam.gridspec import GridSpec
-from rllib_iam.models import count_params
+from rllib_iam.models import count_params, model_name
 from rllib_iam.ppo.tune import CsvLog, IntactRestore, JsonLog, restore_tuner
 from rllib_iam.schema import (
     DIAGNOSTICS,
@@ -208,7 +208,7 @@ class Figure5Trial(IntactRestore, PPO):
 
 def trial_name(trial: Any) -> str:
     """Tune's trial name and folder for a trial of the grid (`rllib_iam.schema.trial_name`)."""
-    return schema.trial_name(trial.config["model"], trial.config["seed"])
+    return schema.trial_name(model_name(trial.config["model"]), trial.config["seed"])
 
 
 def experiment_exists(storage_path: str, name: str) -> bool:

@@ -209,7 +209,7 @@ def _resolve(*, given: frozenset[str], profile: str, models: str | None, seeds, 
              max_concurrent, cpus_per_trial, track) -> GridSpec:
     from rllib_iam.envs.registry import spec_for
     from rllib_iam.grid import default_models_for, profiles_for
-    from rllib_iam.models import MODELS, module_spec
+    from rllib_iam.models import MODELS, model_class, module_spec
     from rllib_iam.tracking import parse_trackers
     from rllib_iam.training import DECAY_CHOICES, PPO_VARIANTS, ppo_settings
 
@@ -233,10 +233,17 @@ def _resolve(*, given: frozenset[str], profile: str, models: str | None, seeds, 
         raise fail(f"unknown profile {profile!r}; valid: {', '.join(profiles)}")
     names = [m.strip() for m in (models or ",".join(default_models_for(env))).split(",")
              if m.strip()]
-    unknown = [m for m in names if m not in MODELS]
+    unknown = []
+    for m in names:
+        try:
+            model_class(m)  # a module:NAME model's module is imported (it registers NAME)
+        except ValueError as err:
+            if ":" in m:
+                raise fail(f"--models: {err}") from None
+            unknown.append(m)
     if unknown or not names:
         raise fail(f"unknown model(s) {', '.join(unknown) or '(none)'}; "
-                   f"valid: {', '.join(MODELS)}")
+                   f"valid: {', '.join(MODELS)}, or module:NAME for one a module registers")
     if len(set(names)) != len(names):
         raise fail(f"--models lists a model twice: {models}")
     try:
@@ -313,9 +320,13 @@ def _resolve(*, given: frozenset[str], profile: str, models: str | None, seeds, 
 def resolve_param_budget(text: str, env: str) -> int:
     """``--param-budget``: a positive count, or a model name standing for its default count
     on `env`."""
-    from rllib_iam.models import MODELS, count_params, module_spec
+    from rllib_iam.models import MODELS, count_params, model_class, module_spec
 
-    if text in MODELS:
+    if text in MODELS or ":" in text:
+        try:
+            model_class(text)
+        except ValueError as err:
+            raise GridSpecError(f"--param-budget {text}: {err}") from None
         try:
             return count_params(module_spec(text, env).build())
         except ValueError as err:

@@ -104,10 +104,14 @@ def test_the_documented_examples_are_found():
 
 @pytest.mark.parametrize("where, args", documented_examples(),
                          ids=lambda v: " ".join(v) if isinstance(v, list) else v)
-def test_every_documented_example_passes_the_scripts_validation(where, args, tmp_path, capsys):
+def test_every_documented_example_passes_the_scripts_validation(where, args, tmp_path, capsys,
+                                                                monkeypatch):
     """Through the script's own flag parsing and the spec's checks, storage in a temporary
-    folder: a ``--resume`` example may only fail for want of an experiment to resume."""
+    folder: a ``--resume`` example may only fail for want of an experiment to resume. The
+    examples' own models (``PYTHONPATH=examples``) are importable, as those lines run them."""
     import importlib.util
+
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
 
     module_spec = importlib.util.spec_from_file_location("figure5_examples",
                                                          ROOT / "experiments/figure5.py")

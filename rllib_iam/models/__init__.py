@@ -14,6 +14,7 @@ config; `python -m rllib_iam.models` prints every model's parameter count.
 from __future__ import annotations
 
 import functools
+import importlib
 from typing import Any
 
 import gymnasium as gym
@@ -63,11 +64,45 @@ REFERENCE_PARAMS: dict[str, dict[str, int]] = {
 """The paper's parameter counts (TensorFlow, heads included), per environment."""
 
 
+def register(cls: type[ZooModule]) -> type[ZooModule]:
+    """Adds a `ZooModule` subclass to `MODELS` under its `NAME` (also as a class decorator).
+
+    A model of your own lives in a module of your own that calls this on import; name it
+    ``module:NAME`` wherever a model is named (``figure5.py --models iam,my_models:gru_k``,
+    `ppo_config`, `module_spec`): the module is imported first, in the driver and in every
+    process that meets the name, as ``module:id`` envs are (README: Bring your own model).
+    Registering another class under a name already taken is a ValueError."""
+    if not (isinstance(cls, type) and issubclass(cls, ZooModule)):
+        raise ValueError(f"register takes a ZooModule subclass, got {cls!r}")
+    name = getattr(cls, "NAME", None)
+    if not isinstance(name, str) or not name or ":" in name or name.strip() != name:
+        raise ValueError(f"{cls.__name__}.NAME must be a plain name without ':', got {name!r}")
+    if MODELS.get(name, cls) is not cls:
+        raise ValueError(f"model name {name!r} is taken by {MODELS[name].__qualname__}")
+    MODELS[name] = cls
+    return cls
+
+
+def model_name(name: str) -> str:
+    """A model's registered name: ``gru_k`` for ``my_models:gru_k``, a zoo name as it is."""
+    return name.rpartition(":")[2]
+
+
 def model_class(name: str) -> type[ZooModule]:
-    """The class registered under `name`, or a ValueError listing the valid names."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
-    return MODELS[name]
+    """The class registered under `name`, which may be ``module:NAME`` (`module` is imported
+    first: its import registers the model); a one-line ValueError otherwise, listing the valid
+    names."""
+    module, _, short = name.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ValueError(f"unknown model {name!r}: cannot import {module} ({err})") from None
+    if short not in MODELS:
+        where = f" (importing {module} registered none of that name)" if module else ""
+        raise ValueError(f"unknown model {name!r}{where}; valid: {', '.join(MODELS)}, or "
+                         "module:NAME for one a module registers")
+    return MODELS[short]
 
 
 def env_config_for(name: str, env_id: str = WAREHOUSE_ID) -> dict[str, Any]:
@@ -138,6 +173,8 @@ __all__ = [
     "count_params",
     "env_config_for",
     "model_class",
+    "model_name",
     "module_spec",
     "param_table",
+    "register",
 ]
