@@ -16,7 +16,15 @@ import pytest
 
 import rllib_iam
 from analysis.stats import env_label
-from rllib_iam.envs.registry import ATARI, SPECS, TRAFFIC, WAREHOUSE, register, spec_for
+from rllib_iam.envs.registry import (
+    ATARI,
+    SPECS,
+    TRAFFIC,
+    WAREHOUSE,
+    WAREHOUSE_TWIN,
+    register,
+    spec_for,
+)
 from rllib_iam.grid import FIGURE5, PROFILES, default_models_for, profiles_for
 from rllib_iam.models import build_module
 from rllib_iam.training import PAPER_PPO, PAPER_PPO_BY_ENV, paper_ppo_for, ppo_settings
@@ -45,7 +53,7 @@ def test_a_warehouse_run_imports_neither_atari_nor_the_heuristics():
 
 
 def test_every_spec_is_registered_with_gymnasium_and_the_old_names_derive_from_it():
-    assert list(SPECS) == [WAREHOUSE.id, TRAFFIC.id, *(s.id for s in ATARI)]
+    assert list(SPECS) == [WAREHOUSE.id, WAREHOUSE_TWIN.id, TRAFFIC.id, *(s.id for s in ATARI)]
     for spec in SPECS.values():
         registered = gym.registry[spec.id]
         assert (registered.entry_point, registered.vector_entry_point, registered.kwargs) == (
@@ -126,3 +134,14 @@ def test_the_toy_env_trains_for_one_iteration_through_figure5(tmp_path):
     assert 0 <= record["episode_return_mean"] <= 8
     table = pd.read_csv(tmp_path / "echo" / "figure5" / "table.csv")
     assert table[["env", "model"]].values.tolist() == [["Echo", "fnn"]]
+
+
+def test_the_twin_is_warehouse_with_its_ages_observed_and_warehouse_sizes():
+    """`rllib_iam/WarehouseTwin-v0`: the same spec but its id, label, the option and nothing
+    published; zoo models take their Warehouse sizes there (`EnvSpec.sizes_like`)."""
+    assert WAREHOUSE_TWIN.kwargs == {"observe_ages": True}
+    assert WAREHOUSE_TWIN.tuned_ppo == WAREHOUSE.tuned_ppo
+    assert WAREHOUSE_TWIN.paper_final == {} and WAREHOUSE_TWIN.profiles is WAREHOUSE.profiles
+    module = build_module("fnn", WAREHOUSE_TWIN.id)
+    assert module.observation_space.shape == (97,)
+    assert module.model_config["fnn_hiddens"] == build_module("fnn").model_config["fnn_hiddens"]

@@ -336,3 +336,33 @@ def test_bad_actions_are_refused(actions):
     env.reset(seed=0)
     with pytest.raises(ValueError, match="Discrete"):
         env.step(np.array(actions))
+
+
+def test_the_fully_observable_twin_adds_the_scaled_ages_and_nothing_else():
+    """``observe_ages=True``: the same episode (same seed, same actions, same rewards and ends)
+    with each shelf's hidden item age appended, scaled to (0, 1] where an item lies, 0 where
+    none; frame stacking stacks the 97-entry frames."""
+    import gymnasium as gym
+
+    twin = gym.make_vec("rllib_iam/Warehouse-v0", num_envs=4, observe_ages=True,
+                        info_ages=True, vectorization_mode="vector_entry_point")
+    pomdp = gym.make_vec("rllib_iam/Warehouse-v0", num_envs=4,
+                         vectorization_mode="vector_entry_point")
+    assert twin.single_observation_space.shape == (97,)
+    a, info = twin.reset(seed=3)
+    b, _ = pomdp.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(150):  # an episode end and its autoreset included
+        np.testing.assert_array_equal(a[:, :73], b)
+        ages = info["ages"]
+        expected = np.where(ages >= 0, np.minimum(1.0, (ages + 1.0) / 9), 0.0)
+        np.testing.assert_allclose(a[:, 73:], expected, rtol=1e-6)
+        assert ((a[:, 73:] > 0) == (b[:, 49:] == 1)).all()  # an age exactly where an item is
+        actions = rng.integers(0, 4, size=4)
+        a, ra, ta, ua, info = twin.step(actions)
+        b, rb, tb, ub, _ = pomdp.step(actions)
+        np.testing.assert_array_equal(ra, rb)
+        np.testing.assert_array_equal(ta | ua, tb | ub)
+    stacked = gym.make("rllib_iam/Warehouse-v0", observe_ages=True, frame_stack=8)
+    assert stacked.observation_space.shape == (97 * 8,)
+    assert stacked.reset(seed=0)[0].shape == (97 * 8,)

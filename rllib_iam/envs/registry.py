@@ -14,6 +14,7 @@ itself. README: "Adding an environment".
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -151,6 +152,21 @@ WAREHOUSE = EnvSpec(
     blog_finding={"fnn": "best of all", "gru": "slightly above iam", "iam": "slightly below gru"},
 )
 
+WAREHOUSE_TWIN = dataclasses.replace(
+    WAREHOUSE,
+    id="rllib_iam/WarehouseTwin-v0",
+    label="Warehouse, ages observed",
+    # the fully observable twin: the same rules, each shelf's item age in the observation
+    kwargs={"observe_ages": True},
+    sizes_like=WAREHOUSE.id,
+    # nothing published for it; the heuristics (the same dynamics) stay as reference lines
+    paper_final={},
+    reproduction_final={},
+    blog_finding={},
+)
+"""`rllib_iam/WarehouseTwin-v0`: what perfect information is worth to a learner is its return
+minus Warehouse's at the same budget (``results/memory-gap/``)."""
+
 # -- Traffic ------------------------------------------------------------------------------------
 TRAFFIC = EnvSpec(
     id="rllib_iam/Traffic-v0",
@@ -226,6 +242,7 @@ def atari(game: str, flicker: bool) -> EnvSpec:
 ATARI = tuple(atari(game, flicker) for game in ("Pong", "Breakout") for flicker in (True, False))
 
 register(WAREHOUSE)
+register(WAREHOUSE_TWIN)
 register(TRAFFIC)
 for _spec in ATARI:
     register(_spec)

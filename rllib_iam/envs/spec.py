@@ -60,6 +60,9 @@ class EnvSpec:
     model_sizes: dict[str, dict[str, Any]] = field(default_factory=dict)
     """model name -> its default model_config here, for zoo models without sizes of their own
     for this env (a model's `DEFAULTS` win)"""
+    sizes_like: str | None = None
+    """the env id whose model sizes zoo models use here (a variant of that env, such as
+    Warehouse's fully observable twin), before `model_sizes`; None: this env's own"""
     d_set_resolver: str | None = None
     """``module:function`` turning a `d_set` value (a name of the env's d-sets or an index
     list) and the observation size into observation indices; None: index lists only"""

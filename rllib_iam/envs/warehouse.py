@@ -169,7 +169,7 @@ D_SETS: dict[str, list[int]] = {
 the top-left corner, is almost surely a slip for the centre, but it is what ran); ``items`` is
 the 24 item bits only."""
 
-OPTIONS = ("quirks", "time_limit_as_terminal", "frame_stack", "info_ages")
+OPTIONS = ("quirks", "time_limit_as_terminal", "frame_stack", "info_ages", "observe_ages")
 RENDER_MODES = ("rgb_array",)
 """``human`` comes from ``gymnasium.make``'s `HumanRendering` over these (it needs pygame)."""
 RENDER_FPS = 4
@@ -194,6 +194,10 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         frame_stack: k > 1 returns ``[o_t, ..., o_{t-k+1}]`` (newest first, zeros before the
             episode's first frame) as one ``73 * k`` vector: the "FNN (8 obs.)" input.
         info_ages: put the true item ages (hidden state, -1 where no item) in ``info["ages"]``.
+        observe_ages: the fully observable twin: each observation also holds every shelf's item
+            age, ``min(1, (age + 1) / 9)`` (0 where the shelf is empty; 1 from age 8, when an
+            item expires), after the 73 usual entries: 97 per frame. What perfect information
+            is worth to a learner is the twin's return minus the POMDP's.
 
     Example:
         >>> import gymnasium as gym, rllib_iam
@@ -215,22 +219,24 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         self.time_limit_as_terminal = bool(options.get("time_limit_as_terminal", False))
         self.frame_stack = int(options.get("frame_stack", 1))
         self.info_ages = bool(options.get("info_ages", False))
+        self.observe_ages = bool(options.get("observe_ages", False))
+        self.obs_size = OBS_SIZE + (N_SHELVES if self.observe_ages else 0)
 
         self.single_observation_space = gym.spaces.Box(
-            0.0, 1.0, (OBS_SIZE * self.frame_stack,), np.float32
+            0.0, 1.0, (self.obs_size * self.frame_stack,), np.float32
         )
         self.single_action_space = gym.spaces.Discrete(N_ACTIONS)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
         n = self.num_envs
-        self._row_starts = np.arange(n) * OBS_SIZE
+        self._row_starts = np.arange(n) * self.obs_size
         self.pos = np.full(n, CENTRE, dtype=np.int64)
         # items[(clock - a) % AGES]: slot mask of each warehouse's items of age a.
         self.items = np.zeros((AGES, n), dtype=np.uint32)
         self.clock = 0
         self.t = np.zeros(n, dtype=np.int64)
-        self._frames = np.zeros((n, self.frame_stack, OBS_SIZE), dtype=np.float32)
+        self._frames = np.zeros((n, self.frame_stack, self.obs_size), dtype=np.float32)
         self._done = np.zeros(n, dtype=bool)
         self._hit = np.zeros((n, 32), dtype=bool)
 
@@ -369,9 +375,13 @@ class WarehouseVectorEnv(gym.vector.VectorEnv):
         return present | new
 
     def _observe(self, present: np.ndarray, fresh: np.ndarray) -> np.ndarray:
-        obs = np.zeros((self.num_envs, OBS_SIZE), dtype=np.float32)
+        obs = np.zeros((self.num_envs, self.obs_size), dtype=np.float32)
         obs.reshape(-1)[self._row_starts + self.pos] = 1.0
-        _item_bits(present, obs[:, GRID * GRID :])
+        _item_bits(present, obs[:, GRID * GRID : OBS_SIZE])
+        if self.observe_ages:  # the twin: the hidden ages, scaled
+            ages = self.age
+            obs[:, OBS_SIZE:] = np.where(
+                ages >= 0, np.minimum(1.0, (ages + 1.0) / (ITEM_LIFETIME + 1)), 0.0)
         if self.frame_stack == 1:
             return obs
         return push_frame(self._frames, obs, fresh)

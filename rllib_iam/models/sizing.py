@@ -65,6 +65,8 @@ class ModelSizing:
             return cls.DEFAULTS.get(env_id)
         if spec.id in cls.DEFAULTS:
             return cls.DEFAULTS[spec.id]
+        if spec.sizes_like in cls.DEFAULTS:  # a variant of an env the model knows
+            return cls.DEFAULTS[spec.sizes_like]
         return spec.model_sizes.get(cls.NAME)
 
     @classmethod
