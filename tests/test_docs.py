@@ -1,0 +1,45 @@
+"""The Python examples of the docs run as written (docs/python.md), in one interpreter."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+import ray
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+
+
+@pytest.fixture
+def ray_local():
+    from rllib_iam.session import start_ray
+
+    start_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_the_python_guide_runs_as_written(ray_local, tmp_path, monkeypatch):
+    blocks = python_blocks(ROOT / "docs" / "python.md")
+    assert len(blocks) == 4
+    monkeypatch.chdir(ROOT)  # the results example reads a committed folder by relative path
+    namespace: dict = {}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for block in blocks:
+            exec(compile(block, "docs/python.md", "exec"), namespace)
+    lines = printed.getvalue().splitlines()
+    assert lines[0] == "3072"
+    assert lines[1].startswith("greedy return after 3 updates: ")
+    assert lines[2].split()[0] == "214401"  # iam, and the GRU cut to its size
+    assert os.path.isdir(namespace["checkpoint"])
+    assert "iam" in printed.getvalue() and "gru@214k" in printed.getvalue()
