@@ -24,7 +24,16 @@ REFERENCE_MODEL = "iam"
 REPS = 2000
 """Bootstrap replications (rliable's examples use 2000 for the probability of improvement)."""
 PAPER_TRANSITIONS = 32_000_000
-"""The paper's budget: 4e6 reference steps of 8 envs."""
+"""Warehouse's paper budget: 4e6 reference steps of 8 envs (`paper_transitions` gives each
+env's, from its `EnvSpec` profiles: Traffic's is 16e6)."""
+
+
+def paper_transitions(env: str) -> int:
+    """The paper's budget of transitions per trial on `env`: its ``paper`` profile (an env
+    without its own has Warehouse's)."""
+    spec = find(env)
+    profile = (spec.profiles or {}).get("paper") if spec else None
+    return profile.timesteps if profile else PAPER_TRANSITIONS
 
 
 def env_label(env: str) -> str:
@@ -180,7 +189,9 @@ def table(frame: pd.DataFrame, reps: int = REPS, seed: int = 0) -> pd.DataFrame:
             "_order": env_order([*finals["env"], *failures["env"]]).index(env),
         })
     t = pd.DataFrame(rows).sort_values(["_order", "final_return"], ascending=[True, False])
-    return t.drop(columns="_order").reset_index(drop=True)
+    t = t.drop(columns="_order").reset_index(drop=True)
+    t.attrs["envs"] = env_order([*finals["env"], *failures["env"]])  # ids, for the verdict
+    return t
 
 
 FEW_SEEDS = 5
@@ -235,8 +246,10 @@ def verdict(t: pd.DataFrame, poi: pd.DataFrame, reference: str = REFERENCE_MODEL
                 f"{label}: no trial has finished yet, so there is no verdict.", missing])))
             continue
         budget = rows["transitions"].max()
+        env = next((e for e in t.attrs.get("envs", ()) if env_label(e) == label), label)
+        paper = paper_transitions(env)
         text = [f"{label} at {budget:,.0f} transitions per trial "
-                f"({100 * budget / PAPER_TRANSITIONS:.2g}% of the paper's 32e6)."]
+                f"({100 * budget / paper:.2g}% of the paper's {paper / 1e6:g}e6)."]
         pairs = poi[poi["env"].map(env_label) == label]
         anecdotes = pairs[pairs["ci_low"].isna()]
         for _, p in pairs.dropna(subset=["ci_low"]).iterrows():

@@ -527,3 +527,14 @@ def test_a_trial_that_failed_midway_counts_as_failed(tmp_path):
         frame = load_runs([str(exp)])
     t = table(frame, reps=50).set_index("model")
     assert t.loc["iam", ["seeds", "failed"]].tolist() == [1, 1]
+
+
+def test_the_verdict_measures_each_env_against_its_own_paper_budget(tmp_path):
+    """Warehouse's paper budget is 32e6 transitions, Traffic's 16e6 (their EnvSpec profiles)."""
+    build_grid(experiment(tmp_path / "warehouse"))
+    build_grid(experiment(tmp_path / "traffic"), env=TRAFFIC)
+    frame = quiet_load([str(tmp_path)])
+    t = table(frame, REPS)
+    text = verdict(t, improvement(final_returns(frame), reps=REPS))
+    assert "Warehouse at 10,240 transitions per trial (0.032% of the paper's 32e6)." in text
+    assert "Traffic at 10,240 transitions per trial (0.064% of the paper's 16e6)." in text
