@@ -7,10 +7,7 @@ vectorization_mode="vector_entry_point")`` and RLlib's
 ``gym_env_vectorize_mode="vector_entry_point"`` give the native vector env).
 """
 
-from rllib_iam import quiet
 from rllib_iam.envs.registry import ATARI, TRAFFIC, WAREHOUSE, env_ids
-
-quiet.install()  # RLlib's and Tune's known noise (rllib_iam.quiet), in every process
 
 WAREHOUSE_ID = WAREHOUSE.id
 TRAFFIC_ID = TRAFFIC.id

@@ -8,11 +8,9 @@ progress table, the trial names and the results all speak of models and seeds.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from ray.rllib.algorithms.ppo import PPO
@@ -28,9 +26,16 @@ from ray.rllib.utils.metrics import (
 from ray.tune.result import SHOULD_CHECKPOINT, TIME_THIS_ITER_S, TIME_TOTAL_S
 
 from rllib_iam import gridspec, schema
-from rllib_iam.envs.registry import WAREHOUSE, ByEnv, find, spec_for
-from rllib_iam.envs.spec import Profile
-from rllib_iam.gridspec import GridSpec
+from rllib_iam.envs.registry import spec_for
+from rllib_iam.gridspec import (  # noqa: F401  (the grid's names, defined with its spec)
+    DEFAULT_MODELS,
+    PROFILES,
+    GridSpec,
+    default_models_for,
+    experiment_exists,
+    profiles_for,
+    stored_trials,
+)
 from rllib_iam.models import count_params, model_name
 from rllib_iam.ppo.tune import CsvLog, IntactRestore, JsonLog, restore_tuner
 from rllib_iam.schema import (
@@ -50,34 +55,6 @@ from rllib_iam.tracking import Progress, tracking_callbacks
 from rllib_iam.training import paper_ppo_for, ppo_config, ppo_settings
 
 STOP_METRIC = f"{ENV_RUNNER_RESULTS}/{NUM_ENV_STEPS_SAMPLED_LIFETIME}"
-
-
-PROFILES: dict[str, Profile] = WAREHOUSE.profiles
-"""Warehouse's budgets (`rllib_iam.envs.registry.WAREHOUSE_PROFILES`): ``smoke``, ``quick``,
-``blog``, ``paper``; every env's where its `EnvSpec.profiles` has none."""
-
-PROFILES_BY_ENV = ByEnv(lambda spec: spec.profiles or None)
-"""Per registered env id, the profiles its spec sets (same four names), from the specs."""
-
-
-def profiles_for(env: str) -> dict[str, Profile]:
-    """The four profiles for `env`: its own where it has them, Warehouse's otherwise."""
-    spec = find(env)
-    return {**PROFILES, **(spec.profiles if spec else {})}
-
-
-DEFAULT_MODELS: tuple[str, ...] = WAREHOUSE.default_models
-"""Figure 5's models plus the GRU the reproductions found competitive; every env's where its
-`EnvSpec.default_models` is None."""
-
-DEFAULT_MODELS_BY_ENV = ByEnv(lambda spec: spec.default_models)
-"""Per registered env id, its grid's models where its spec names them."""
-
-
-def default_models_for(env: str) -> tuple[str, ...]:
-    """The models a grid on `env` runs unless told otherwise."""
-    spec = find(env)
-    return (spec.default_models if spec else None) or DEFAULT_MODELS
 
 
 class Figure5Metrics(RLlibCallback):
@@ -209,41 +186,6 @@ class Figure5Trial(IntactRestore, PPO):
 def trial_name(trial: Any) -> str:
     """Tune's trial name and folder for a trial of the grid (`rllib_iam.schema.trial_name`)."""
     return schema.trial_name(model_name(trial.config["model"]), trial.config["seed"])
-
-
-def experiment_exists(storage_path: str, name: str) -> bool:
-    """Whether ``<storage_path>/<name>`` already exists, locally or behind a cloud URI."""
-    if "://" not in storage_path:
-        return (Path(storage_path) / name).exists()
-    import pyarrow.fs
-
-    fs, root = pyarrow.fs.FileSystem.from_uri(storage_path)
-    info = fs.get_file_info(f"{root.rstrip('/')}/{name}")
-    return info.type != pyarrow.fs.FileType.NotFound
-
-
-def stored_trials(storage_path: str, name: str) -> list[dict[str, Any]]:
-    """The trial configs (``params.json``) of experiment ``<storage_path>/<name>``, as far as
-    they are readable; an unreadable one is left out (the analysis reports it)."""
-    import pyarrow.fs
-
-    if "://" in storage_path:
-        fs, root = pyarrow.fs.FileSystem.from_uri(storage_path)
-    else:
-        fs, root = pyarrow.fs.LocalFileSystem(), os.path.abspath(storage_path)
-    folder = f"{root.rstrip('/')}/{name}"
-    configs = []
-    for entry in fs.get_file_info(pyarrow.fs.FileSelector(folder, allow_not_found=True)):
-        if entry.type != pyarrow.fs.FileType.Directory:
-            continue
-        try:
-            with fs.open_input_stream(f"{entry.path}/params.json") as f:
-                config = json.loads(f.read())
-        except (OSError, ValueError):
-            continue
-        if isinstance(config, dict) and {"model", "seed"} <= set(config):
-            configs.append(config)
-    return configs
 
 
 def run_callbacks(track: tuple[str, ...], storage_path: str, name: str) -> list:

@@ -24,6 +24,8 @@ from typing import Any
 
 import rllib_iam
 from rllib_iam.cli import json_object, positive_int
+from rllib_iam.envs.registry import WAREHOUSE, find
+from rllib_iam.envs.spec import Profile
 from rllib_iam.schema import LEGACY_DECAY_OVER
 
 SPEC_FILE = "grid_spec.json"
@@ -31,6 +33,61 @@ SPEC_FILE = "grid_spec.json"
 
 SUPPORTED_SCHEMES = ("s3", "gs", "file")
 """Storage URI schemes a grid accepts (through pyarrow's filesystems, as Tune does)."""
+
+PROFILES: dict[str, Profile] = WAREHOUSE.profiles
+"""Warehouse's budgets (`rllib_iam.envs.registry.WAREHOUSE_PROFILES`): ``smoke``, ``quick``,
+``blog``, ``paper``; every env's where its `EnvSpec.profiles` has none."""
+
+def profiles_for(env: str) -> dict[str, Profile]:
+    """The four profiles for `env`: its own where it has them, Warehouse's otherwise."""
+    spec = find(env)
+    return {**PROFILES, **(spec.profiles if spec else {})}
+
+
+DEFAULT_MODELS: tuple[str, ...] = WAREHOUSE.default_models
+"""Figure 5's models plus the GRU the reproductions found competitive; every env's where its
+`EnvSpec.default_models` is None."""
+
+def default_models_for(env: str) -> tuple[str, ...]:
+    """The models a grid on `env` runs unless told otherwise."""
+    spec = find(env)
+    return (spec.default_models if spec else None) or DEFAULT_MODELS
+
+
+def experiment_exists(storage_path: str, name: str) -> bool:
+    """Whether ``<storage_path>/<name>`` already exists, locally or behind a cloud URI."""
+    if "://" not in storage_path:
+        return (Path(storage_path) / name).exists()
+    import pyarrow.fs
+
+    fs, root = pyarrow.fs.FileSystem.from_uri(storage_path)
+    info = fs.get_file_info(f"{root.rstrip('/')}/{name}")
+    return info.type != pyarrow.fs.FileType.NotFound
+
+
+def stored_trials(storage_path: str, name: str) -> list[dict[str, Any]]:
+    """The trial configs (``params.json``) of experiment ``<storage_path>/<name>``, as far as
+    they are readable; an unreadable one is left out (the analysis reports it)."""
+    import pyarrow.fs
+
+    if "://" in storage_path:
+        fs, root = pyarrow.fs.FileSystem.from_uri(storage_path)
+    else:
+        fs, root = pyarrow.fs.LocalFileSystem(), os.path.abspath(storage_path)
+    folder = f"{root.rstrip('/')}/{name}"
+    configs = []
+    for entry in fs.get_file_info(pyarrow.fs.FileSelector(folder, allow_not_found=True)):
+        if entry.type != pyarrow.fs.FileType.Directory:
+            continue
+        try:
+            with fs.open_input_stream(f"{entry.path}/params.json") as f:
+                config = json.loads(f.read())
+        except (OSError, ValueError):
+            continue
+        if isinstance(config, dict) and {"model", "seed"} <= set(config):
+            configs.append(config)
+    return configs
+
 
 GRID_FLAGS = {
     "models": ("--models",),
@@ -73,7 +130,7 @@ class GridSpec:
     env: str
     """Gymnasium id of the task: a registered `EnvSpec`'s, or ``MODULE:ID``."""
     profile: str
-    """Named budget (`rllib_iam.grid.PROFILES`): seeds, transitions, checkpoint frequency."""
+    """Named budget (`PROFILES`): seeds, transitions, checkpoint frequency."""
     checkpoint_every: int
     """Iterations between a trial's checkpoints (the profile's)."""
     ppo: str
@@ -208,7 +265,6 @@ def _resolve(*, given: frozenset[str], profile: str, models: str | None, seeds, 
              decay_over: str, storage_path: str, name: str | None, resume: bool,
              max_concurrent, cpus_per_trial, track) -> GridSpec:
     from rllib_iam.envs.registry import spec_for
-    from rllib_iam.grid import default_models_for, profiles_for
     from rllib_iam.models import MODELS, model_class, module_spec
     from rllib_iam.tracking import parse_trackers
     from rllib_iam.training import DECAY_CHOICES, PPO_VARIANTS, ppo_settings
@@ -365,7 +421,6 @@ def check_storage(spec: GridSpec) -> None:
 def check_experiment(storage: str, name: str, resume: bool) -> None:
     """Refuses starting experiment `name` where it exists, and resuming it where it does not
     or is not Tune's (`GridSpecError`); the grid's and the search's one check."""
-    from rllib_iam.grid import experiment_exists
 
     try:
         exists = experiment_exists(storage, name)
@@ -420,7 +475,6 @@ def stored_shape(experiment: str) -> dict[str, list] | None:
             return GridSpec(**record).shape()
         except TypeError:  # written by a version with other fields: read the trials instead
             pass
-    from rllib_iam.grid import stored_trials
 
     trials = stored_trials(*experiment.rsplit("/", 1))
     if not trials:  # interrupted before any trial wrote its config: nothing to compare

@@ -19,7 +19,7 @@ import pytest
 from analysis.figure5 import FIGURE5 as ANALYSIS_KEY
 from analysis.figure5 import load_runs
 from rllib_iam.grid import DEFAULT_MODELS, DIAGNOSTICS, FIGURE5, PROFILES
-from rllib_iam.models import MODELS
+from rllib_iam.models import ZOO
 from rllib_iam.tracking import Progress, progress_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def smoke(tmp_path_factory) -> Path:
 
 def test_a_smoke_run_prints_no_known_noise(smoke):
     """RLlib's deprecation of its own RLModuleConfig and Tune's gputil hint are filtered in the
-    driver and in every trial process (rllib_iam.quiet); the progress lines still print."""
+    driver and in every trial process (rllib_iam.ppo.quiet); the progress lines still print."""
     printed = (smoke.parent / "smoke.log").read_text()
     assert "RLModuleConfig" not in printed and "gputil" not in printed
     assert "progress iam_seed0: 100.0% of 2,048 transitions" in printed
@@ -209,7 +209,8 @@ def test_bad_input_through_the_real_command(tmp_path):
                   check=False)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines()[-1] == (
-        "figure5.py: error: unknown model(s) transformer; valid: " + ", ".join(MODELS))
+        "figure5.py: error: unknown model(s) transformer; valid: " + ", ".join(ZOO)
+        + ", or module:NAME for one a module registers")
     assert not (tmp_path / "s").exists()
 
 

@@ -60,7 +60,7 @@ def test_the_fence_rule_would_catch_a_private_ray_name():
 def test_the_docs_list_every_fenced_file_and_the_private_names_of_tune():
     doc = (ROOT / "docs/internals.md").read_text()
     for name in ("sampling.py", "learner.py", "padding.py", "tune.py", "modules.py",
-                 "wandb_log.py", "minibatches.py"):
+                 "wandb_log.py", "minibatches.py", "quiet.py"):
         assert f"`ppo/{name}`" in doc, name
         assert (FENCE / name).is_file(), name
     for name in ("_time_total", "_restore_from_remote", "_local_tuner", "_sample",
@@ -94,3 +94,54 @@ def test_another_ray_version_is_refused_with_the_pin_or_tried_with_a_warning():
         check_ray_version("2.99.0", override="1")
     requirements = (ROOT / "requirements.txt").read_text()
     assert f"ray[rllib,default]=={SUPPORTED_RAY}" in requirements
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the rllib_iam modules it imports, deferred (in-function) imports included;
+    a package's own parents are left out (importing ``rllib_iam.x`` runs ``rllib_iam``)."""
+    import ast
+
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        modules[name] = path
+
+    def resolve(name: str) -> str:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rllib_iam"):
+                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names if a.name.startswith("rllib_iam")]
+            else:
+                continue
+            for target in map(resolve, targets):
+                if target and not (name.startswith(target + ".") or target == name
+                                   or target.startswith(name + ".")):
+                    graph[name].add(target)
+    return graph
+
+
+def test_no_import_cycle_in_the_package():
+    graph = import_graph()
+    assert "rllib_iam.gridspec" in graph["rllib_iam.grid"]  # the graph sees real edges
+    seen, done, cycles = set(), set(), []
+
+    def visit(node: str, path: list[str]) -> None:
+        seen.add(node)
+        for nxt in sorted(graph[node]):
+            if nxt in path:
+                cycles.append([*path[path.index(nxt):], nxt])
+            elif nxt not in done and nxt not in seen:
+                visit(nxt, [*path, nxt])
+        done.add(node)
+
+    for module in sorted(graph):
+        if module not in done:
+            visit(module, [module])
+    assert not cycles, cycles

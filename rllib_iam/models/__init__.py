@@ -50,7 +50,10 @@ MODELS: dict[str, type[ZooModule]] = {
         FNN32Module,
     )
 }
-"""Model name (config, command line, plots) -> RLModule class."""
+"""Model name (config, command line, plots) -> RLModule class; `register` adds to it."""
+
+ZOO: tuple[str, ...] = tuple(MODELS)
+"""The built-in models' names (`MODELS` also holds the ones a module registered)."""
 
 REFERENCE_PARAMS: dict[str, dict[str, int]] = {
     WAREHOUSE_ID: {
@@ -168,6 +171,7 @@ def param_table(env_id: str = WAREHOUSE_ID, param_budget: int | None = None) -> 
 __all__ = [
     "MODELS",
     "REFERENCE_PARAMS",
+    "ZOO",
     "ZooModule",
     "build_module",
     "count_params",

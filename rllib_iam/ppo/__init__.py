@@ -41,6 +41,10 @@ def check_ray_version(version: str = ray.__version__, override: str | None = Non
 
 check_ray_version()  # before the submodules, which a different Ray may fail to import
 
+from rllib_iam.ppo import quiet  # noqa: E402
+
+quiet.install()  # RLlib's and Tune's known noise, in every process that trains or builds
+
 from rllib_iam.ppo.gae import (  # noqa: E402
     GAE_PHASE_KEY,
     FragmentPhase,

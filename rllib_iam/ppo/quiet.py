@@ -5,8 +5,10 @@ RLlib 2.60 builds a deprecated `RLModuleConfig` inside every `RLModule` it const
 warns about its own call), and Tune's resource monitor asks for the optional ``gputil``
 package even on machines without a GPU. `install` drops exactly those two messages from the
 two loggers that write them; everything else those loggers say (other deprecations included)
-still prints. Importing `rllib_iam` installs it, so the filters reach Ray's worker processes
-(they import the package to build a trial) as well as the driver.
+still prints. Importing `rllib_iam.ppo` installs it: every process that builds a trial, a
+learner, an env runner or a zoo module imports it (the grid's trial class, the training
+config and the models do), the driver included. The logger names are Ray's module paths, one
+of them private, hence this file's place in the fence (docs/internals.md).
 """
 
 from __future__ import annotations
