@@ -65,7 +65,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 positions: RLlib renames its metrics between versions, and the grid's own record comes first."""
 REQUIRED = ("iteration", "transitions", "episode_return_mean")
 DIAGNOSTIC_COLUMNS = tuple(DIAGNOSTICS)
-"""The learner's diagnostics (rllib_iam.grid.DIAGNOSTICS): optional, NaN in trials and tidy
+"""The learner's diagnostics (rllib_iam.schema.DIAGNOSTICS): optional, NaN in trials and tidy
 files from before they were logged."""
 TRIAL_FILES = frozenset({"result.json", "progress.csv", "params.json"})
 TUNE_STATE = re.compile(r"^(experiment_state-.*\.json|basic-variant-state-.*\.json|tuner\.pkl)$")

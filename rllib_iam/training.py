@@ -42,7 +42,7 @@ from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
 import rllib_iam
 from rllib_iam.envs.registry import ByEnv, find, spec_for
-from rllib_iam.models import env_config_for, model_class, module_spec
+from rllib_iam.models import env_config_for, model_class, module_spec, register
 from rllib_iam.ppo import (
     ADAM_EPS,
     CLIP_PARAM_SCHEDULE,
@@ -237,7 +237,7 @@ class GameScore(RLlibCallback):
 
 
 def ppo_config(
-    model: str,
+    model: str | type,
     env: str = rllib_iam.WAREHOUSE_ID,
     *,
     seed: int = 0,
@@ -255,12 +255,13 @@ def ppo_config(
     """A new-API-stack `PPOConfig` training zoo model `model` on `env`.
 
     Args:
-        model: a name in `rllib_iam.models.MODELS`.
+        model: a name in `rllib_iam.models.MODELS`, ``module:NAME`` for a model a module
+            registers, or a `ZooModule` subclass (registered here under its `NAME`).
         env: a registered gymnasium id (`rllib_iam.envs.registry`), or ``module:id`` for one
             that `module` registers; run as its native vector env.
         seed: `config.debugging(seed=...)`, which RLlib passes to every env runner and learner.
         total_timesteps: env transitions the run will take; the lr and ε schedules end there.
-        ppo: ``"paper"`` or ``"rllib"`` (module docstring).
+        ppo: ``"paper"``, ``"tuned"`` or ``"rllib"`` (module docstring).
         num_envs: environments per env runner (default: `paper_ppo_for(env)`'s).
         rollout_fragment_length: steps per environment between updates; the update has
             `num_envs * rollout_fragment_length * max(1, num_env_runners)` transitions
@@ -268,13 +269,15 @@ def ppo_config(
         minibatch_size: transitions per SGD minibatch (default: `paper_ppo_for(env)`'s).
         num_env_runners: remote env runners (0 samples in the algorithm's own process).
         model_config: extra model keys (e.g. ``param_budget``), over the paper's BPTT length.
-        ppo_overrides: `PaperPPO` fields to change (``paper`` only), e.g.
+        ppo_overrides: `PaperPPO` fields to change (``paper`` and ``tuned``), e.g.
             ``{"adam_eps": 1e-5, "vf_clip": "clamp"}``.
         decay_over: ``"paper"``, ``"budget"`` or a transition count (module docstring).
         stock_pieces: run RLlib's own env runner, BPTT padding connector and gradient step in
             place of the project's faster ones (`rllib_iam.ppo`: the same episodes and weights,
             bit for bit; tests/test_ppo.py), e.g. to tell a Ray upgrade's breakage apart.
     """
+    if isinstance(model, type):  # a class of one's own: registered under its NAME
+        model = register(model).NAME
     model_class(model)  # the one check of a model's name (ValueError listing the valid ones)
     if ppo not in PPO_VARIANTS:
         raise ValueError(f"unknown ppo variant {ppo!r}; valid: {', '.join(PPO_VARIANTS)}")

@@ -75,7 +75,7 @@ def test_smoke_gives_every_model_a_trial_with_results_and_checkpoint(smoke):
         assert record["transitions"] == PROFILES["smoke"].timesteps
         assert record["reference_steps"] == record["transitions"] / 8
         assert record["params"] > 100_000 and record["transitions_per_s"] > 0
-        # the learner's diagnostics (rllib_iam.grid.DIAGNOSTICS), all logged by the paper PPO
+        # the learner's diagnostics (rllib_iam.schema.DIAGNOSTICS), all logged by the paper PPO
         assert set(DIAGNOSTICS) <= set(record), model
         assert all(math.isfinite(record[name]) for name in DIAGNOSTICS), (model, record)
         assert 0 < record["entropy"] <= math.log(4) + 1e-6

@@ -83,3 +83,14 @@ def test_an_own_model_trains_beside_iam_resumes_and_rolls_out(tmp_path):
     played = run("experiments/rollout.py", str(grid / "window_gru_seed0"), "--episodes", "1",
                  "--frames", "4", "--out", str(out))
     assert out.is_file() and "mean return over 1 episodes" in played.stdout
+
+
+def test_ppo_config_takes_the_class_itself(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    from window_gru import WindowGRU
+
+    from rllib_iam.training import ppo_config
+
+    config = ppo_config(WindowGRU, total_timesteps=2048)
+    assert config.rl_module_spec.module_class is WindowGRU
+    assert config.env_config["frame_stack"] == 8
