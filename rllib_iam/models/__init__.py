@@ -1,7 +1,7 @@
 """The model zoo: IAM and every baseline as RLlib RLModules, chosen by name.
 
-    >>> from rllib_iam.models import MODELS, count_params, build_module
-    >>> sorted(MODELS)  # doctest: +NORMALIZE_WHITESPACE
+    >>> from rllib_iam.models import ZOO, count_params, build_module
+    >>> sorted(ZOO)  # doctest: +NORMALIZE_WHITESPACE
     ['fnn', 'fnn32', 'fnn8', 'gru', 'iam', 'iam_attention', 'iam_auto', 'iam_gru',
      'iam_static', 'lstm']
     >>> count_params(build_module("fnn"))
