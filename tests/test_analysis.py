@@ -538,3 +538,24 @@ def test_the_verdict_measures_each_env_against_its_own_paper_budget(tmp_path):
     text = verdict(t, improvement(final_returns(frame), reps=REPS))
     assert "Warehouse at 10,240 transitions per trial (0.032% of the paper's 32e6)." in text
     assert "Traffic at 10,240 transitions per trial (0.064% of the paper's 16e6)." in text
+
+
+def test_the_memory_gap_is_the_twins_return_minus_each_pomdp_models(tmp_path, capsys):
+    from analysis.gap import main as gap_main
+
+    pomdp = experiment(tmp_path / "pomdp" / "exp")
+    for seed, final in enumerate((20, 22)):
+        trial(pomdp, "fnn", seed, ramp(final))
+        trial(pomdp, "gru", seed, ramp(final - 6))
+    twin = experiment(tmp_path / "twin" / "exp")
+    for seed, final in enumerate((24, 26)):
+        trial(twin, "fnn", seed, ramp(final), env="rllib_iam/WarehouseTwin-v0")
+    assert gap_main([str(tmp_path / "twin"), str(tmp_path / "pomdp")]) == 0
+    rows = {r[1]: r for r in markdown_rows(capsys.readouterr().out)}
+    assert rows["fnn"][:4] == ["Warehouse", "fnn", "2", "21.00"]
+    assert rows["fnn"][-1] == "4.00" and rows["gru"][-1] == "10.00"
+    assert rows["gru"][4] == "Warehouse, ages observed, fnn"
+    with pytest.raises(SystemExit) as exit_:
+        gap_main([str(tmp_path / "twin"), str(tmp_path / "pomdp"), "--model", "lstm"])
+    assert exit_.value.code == 2
+    assert "no finished lstm trial among the twin's runs" in capsys.readouterr().err
