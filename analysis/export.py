@@ -20,12 +20,11 @@ from __future__ import annotations
 import gzip
 import io
 import sys
-import warnings
 from pathlib import Path
 
 import pandas as pd
 
-from analysis.load import TIDY_COLUMNS, AnalysisWarning, ResultsError, load_runs
+from analysis.load import TIDY_COLUMNS, ResultsError, load_runs, warnings_to_stderr
 from rllib_iam.cli import OneLineParser
 from rllib_iam.schema import trial_name
 
@@ -90,16 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--include-unfinished", action="store_true",
                         help="also export trials that did not reach their budget")
     args = parser.parse_args(argv)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AnalysisWarning)
+    with warnings_to_stderr():
         try:
             paths, left_out = export(args.runs, args.out, args.include_unfinished)
         except ResultsError as err:
             parser.error(str(err))
-        finally:
-            for w in caught:
-                if w.category is AnalysisWarning:
-                    print(f"warning: {w.message}", file=sys.stderr)
     for path in paths:
         print(f"tidy {path}")
     if left_out:

@@ -18,7 +18,7 @@ import warnings
 
 import pandas as pd
 
-from analysis.load import AnalysisWarning, ResultsError, load_runs
+from analysis.load import AnalysisWarning, ResultsError, load_runs, warnings_to_stderr
 from analysis.stats import env_label, final_returns
 from rllib_iam.cli import OneLineParser
 
@@ -57,16 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pomdp", help="the POMDP's runs")
     parser.add_argument("--model", default="fnn", help="the twin's model (default %(default)s)")
     args = parser.parse_args(argv)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", AnalysisWarning)
+    with warnings_to_stderr():
         try:
             table = gap_table(load_runs([args.twin]), load_runs([args.pomdp]), args.model)
         except ResultsError as err:
             parser.error(str(err))
-        finally:
-            for w in caught:
-                if w.category is AnalysisWarning:
-                    print(f"warning: {w.message}", file=sys.stderr)
     print(table.to_markdown(index=False, tablefmt="github", floatfmt=".2f"))
     return 0
 

@@ -16,11 +16,14 @@ Reading the two files Tune writes per trial works for all of those. Resuming use
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import re
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +85,20 @@ class ResultsError(ValueError):
 
 class AnalysisWarning(UserWarning):
     """A problem with one trial; the analysis goes on without the damaged part."""
+
+
+@contextlib.contextmanager
+def warnings_to_stderr() -> Iterator[None]:
+    """The command lines' way with `AnalysisWarning`: each one raised inside is printed to
+    stderr as one ``warning: ...`` line when the block ends (an error included)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AnalysisWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if w.category is AnalysisWarning:
+                    print(f"warning: {w.message}", file=sys.stderr)
 
 
 def _warn(trial: str, problem: str) -> None:

@@ -15,13 +15,13 @@ itself. README: "Adding an environment".
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import gymnasium as gym
 
 from rllib_iam.envs.spec import EnvSpec, Profile
+from rllib_iam.plugins import import_named
 
 SPECS: dict[str, EnvSpec] = {}
 """Every registered spec by its gymnasium id, in the order registered."""
@@ -56,12 +56,7 @@ def env_ids() -> list[str]:
 def spec_for(env: str) -> EnvSpec:
     """The spec of `env`: a registered id, or ``module:id``, whose module is imported first
     (its import registers the id); a one-line ValueError naming the known ids otherwise."""
-    module, _, env_id = env.rpartition(":")
-    if module:
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            raise ValueError(f"unknown env {env!r}: cannot import {module} ({err})") from None
+    env_id = import_named(env, "env")
     if env_id not in SPECS:
         raise ValueError(f"unknown env {env!r}; valid: {', '.join(env_ids())}")
     return SPECS[env_id]

@@ -14,7 +14,6 @@ config; `python -m rllib_iam.models` prints every model's parameter count.
 from __future__ import annotations
 
 import functools
-import importlib
 from typing import Any
 
 import gymnasium as gym
@@ -34,6 +33,7 @@ from rllib_iam.models.iam_gru import IAMGRUModule
 from rllib_iam.models.iam_static import IAMStaticModule
 from rllib_iam.models.lstm import LSTMModule
 from rllib_iam.models.sizing import space_sizes
+from rllib_iam.plugins import import_named
 
 MODELS: dict[str, type[ZooModule]] = {
     cls.NAME: cls
@@ -95,13 +95,9 @@ def model_class(name: str) -> type[ZooModule]:
     """The class registered under `name`, which may be ``module:NAME`` (`module` is imported
     first: its import registers the model); a one-line ValueError otherwise, listing the valid
     names."""
-    module, _, short = name.rpartition(":")
-    if module:
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            raise ValueError(f"unknown model {name!r}: cannot import {module} ({err})") from None
+    short = import_named(name, "model")
     if short not in MODELS:
+        module = name.rpartition(":")[0]
         where = f" (importing {module} registered none of that name)" if module else ""
         raise ValueError(f"unknown model {name!r}{where}; valid: {', '.join(MODELS)}, or "
                          "module:NAME for one a module registers")

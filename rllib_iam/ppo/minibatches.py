@@ -148,7 +148,6 @@ def lean_update(
     plan = _plan(sizes, num_epochs, num_total_minibatches,
                  shuffle_batch_per_epoch and num_epochs > 1)
 
-    env_steps = module_steps = 0
     trained = dict.fromkeys(sizes, 0)
     loss_per_module: dict[str, Any] = {}
     try:
@@ -161,9 +160,6 @@ def lean_update(
                 rows = len(index) if not batch.policy_batches[mid]._slice_seq_lens_in_B else (
                     int(minibatch[mid][SampleBatch.SEQ_LENS].sum()))
                 trained[mid] += rows
-                module_steps += rows
-            # MultiAgentBatch.env_steps() of the stock minibatch: the whole batch's count
-            env_steps += batch.count
             if last:
                 learner._compute_off_policyness(minibatch)
             fwd_out = learner.module.forward_train(minibatch)
@@ -173,7 +169,7 @@ def lean_update(
     finally:
         setattr(learner, RECORD_ATTR, True)
 
-    _log_steps_trained(learner, trained, len(plan), env_steps, module_steps, batch.count)
+    _log_steps_trained(learner, trained, len(plan), batch.count)
     for mid, loss in loss_per_module.items():
         learner.metrics.log_value(key=(mid, learner.TOTAL_LOSS_KEY), value=loss, window=1)
     learner.after_gradient_based_update(timesteps=timesteps)
@@ -183,12 +179,15 @@ def lean_update(
 
 
 def _log_steps_trained(learner: Any, trained: dict[str, int], minibatches: int,
-                       env_steps: int, module_steps: int, count: int) -> None:
+                       count: int) -> None:
     """What `Learner._log_metrics` and `_log_steps_trained_metrics` log per minibatch, as one
-    entry per update: sums as their totals, the batch-size mean as the mean of the sizes."""
+    entry per update: sums as their totals, the batch-size mean as the mean of the sizes.
+    `trained`: rows trained per module over the update; `count`: the whole batch's count,
+    which is what every stock minibatch reports as its env steps."""
+    total, env_steps = sum(trained.values()), count * minibatches
     if env_steps > 0:
         learner._metrics_all_modules_num_env_steps_trained.inc(value=env_steps)
-        learner._metrics_all_modules_num_module_steps_trained.inc(value=module_steps)
+        learner._metrics_all_modules_num_module_steps_trained.inc(value=total)
     metrics = learner.metrics
     for mid, steps in trained.items():
         metrics.log_value((mid, WEIGHTS_SEQ_NO), learner._weights_seq_no, window=1)
@@ -197,10 +196,9 @@ def _log_steps_trained(learner: Any, trained: dict[str, int], minibatches: int,
         metrics.log_value((mid, NUM_MODULE_STEPS_TRAINED), steps, reduce="sum")
         metrics.log_value((mid, NUM_MODULE_STEPS_TRAINED_LIFETIME), steps,
                           reduce="lifetime_sum", with_throughput=True)
-    total = sum(trained.values())
     metrics.log_value((ALL_MODULES, NUM_MODULE_STEPS_TRAINED), total, reduce="sum",
                       with_throughput=True)
     metrics.log_value((ALL_MODULES, NUM_MODULE_STEPS_TRAINED_LIFETIME), total,
                       reduce="lifetime_sum", with_throughput=True)
-    metrics.log_value((ALL_MODULES, NUM_ENV_STEPS_TRAINED), count * minibatches,
+    metrics.log_value((ALL_MODULES, NUM_ENV_STEPS_TRAINED), env_steps,
                       reduce="sum", with_throughput=True)

@@ -339,7 +339,7 @@ class _Pending:
             episode.custom_data[GAE_PHASE_KEY] = first - self.resets[i]
         observations = [s[0][i] for s in steps]
         infos = [s[3][i] for s in steps]
-        rows = [_row(s[4], i) for s in steps]
+        rows = [_map(lambda a, i=i: a[i], s[4]) for s in steps]  # row i of each step
         seq_no = self.runner._weights_seq_no
         buffers = (episode.observations, episode.actions, episode.rewards, episode.infos)
         if any(b.finalized for b in buffers) or any(
@@ -371,11 +371,6 @@ class _Pending:
                 episode._start_time = episode._last_step_time
         # the flags of the last step, as add_env_step leaves them
         episode.is_terminated, episode.is_truncated = steps[-1][5][i], steps[-1][6][i]
-
-
-def _row(extra: dict, i: int) -> dict:
-    """Row `i` of a (nested) dict of batched arrays, as `_unstack` gives it."""
-    return {k: _row(v, i) if isinstance(v, dict) else v[i] for k, v in extra.items()}
 
 
 class _Tally:
