@@ -53,6 +53,7 @@ from rllib_iam.ppo.gae import (  # noqa: E402
 )
 from rllib_iam.ppo.learner import (  # noqa: E402
     ADAM_EPS,
+    ADAM_FUSED,
     CLIP_PARAM_SCHEDULE,
     FAST_PIECES,
     GAE_HORIZON,
@@ -63,6 +64,7 @@ from rllib_iam.ppo.learner import (  # noqa: E402
 
 __all__ = [
     "ADAM_EPS",
+    "ADAM_FUSED",
     "CLIP_PARAM_SCHEDULE",
     "FAST_PIECES",
     "GAE_HORIZON",

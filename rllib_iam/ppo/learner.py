@@ -67,6 +67,9 @@ VF_CLIP = "vf_clip"
 clipped prediction's error alone, SB3's) or ``"none"`` (plain squared error)."""
 ADAM_EPS = "adam_eps"
 """`learner_config_dict` key: Adam's ε (default torch's and TF's 1e-8)."""
+ADAM_FUSED = "adam_fused"
+"""`learner_config_dict` key: True builds torch's fused Adam (default False: the per-tensor
+loop RLlib's default builds; the two round differently)."""
 FAST_PIECES = "fast_pieces"
 """`learner_config_dict` key: False runs RLlib's own padding connector and `apply_gradients`
 (`rllib_iam.training.ppo_config(stock_pieces=True)`); default the class's `FAST`."""
@@ -152,13 +155,16 @@ class PaperPPOTorchLearner(PPOTorchLearner):
                 self._learner_connector.remove(AddTimeDimToBatchAndZeroPad)
 
     def configure_optimizers_for_module(self, module_id: ModuleID, config: Any = None) -> None:
-        """RLlib's one Adam per module under its lr schedule, with Adam's ε from
-        `learner_config_dict` (RLlib's default builds `torch.optim.Adam(params)`: ε 1e-8)."""
+        """RLlib's one Adam per module under its lr schedule, with Adam's ε and its fused
+        kernel from `learner_config_dict` (RLlib's default builds `torch.optim.Adam(params)`:
+        ε 1e-8, the per-tensor loop)."""
         params = self.get_parameters(self._module[module_id])
-        eps = float(self.config.learner_config_dict.get(ADAM_EPS, 1e-8))
+        settings = self.config.learner_config_dict
+        eps = float(settings.get(ADAM_EPS, 1e-8))
+        fused = {"fused": True} if settings.get(ADAM_FUSED, False) else {}
         self.register_optimizer(
             module_id=module_id,
-            optimizer=torch.optim.Adam(params, eps=eps),
+            optimizer=torch.optim.Adam(params, eps=eps, **fused),
             params=params,
             lr_or_lr_schedule=config.lr,
         )
