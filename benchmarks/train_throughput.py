@@ -1,53 +1,51 @@
-"""End-to-end PPO training throughput: this project's pipeline against stock RLlib and plain torch.
+"""End-to-end PPO training throughput: this project's pipeline against stock RLlib and a lean
+plain-torch bound.
 
-Run (one process, one run; prints Markdown tables; 4-7 minutes on a 2-core VM):
+Run (one process, one run; prints Markdown tables; 5-10 minutes on a 2-core VM):
 
     .venv/bin/python benchmarks/train_throughput.py
-    .venv/bin/python benchmarks/train_throughput.py --models iam,fnn --iterations 20
-    .venv/bin/python benchmarks/train_throughput.py --layouts 8x128     # the paper's layout only
+    .venv/bin/python benchmarks/train_throughput.py --models iam,fnn --ppo tuned --iterations 20
+    .venv/bin/python benchmarks/train_throughput.py --layouts 8x128,64x16  # paper's work, 2 layouts
 
-For every model and env layout (``NxT``: N envs per env runner, T steps each, N*T = 1024
-transitions per update) three pipelines are built side by side in this process (one torch
-thread, no remote actors), warmed up ``--warmup`` updates each, then timed over ``--iterations``
-rounds of one update each, round-robin with the order rotating, so that a slow spell of a
-shared machine hits all three. Rates are 1024 / the median update time; the ratios are medians
-of the per-round ratios; the split columns are medians per part.
+For every model and PPO variant (``paper``: each ``--layouts`` ``NxT``, N envs per env runner and
+T steps each; ``tuned``: its own 32x32 with 10 epochs of minibatches of 64) three pipelines are
+built side by side in this process (one torch thread, no remote actors), warmed up ``--warmup``
+updates each, then timed over ``--iterations`` rounds of one update each, round-robin with the
+order rotating, so that a slow spell of a shared machine hits all three. Rates are transitions
+per update / the median update time; the ratios are medians of the per-round ratios; the split
+columns are medians per part.
 
-- **project**: ``ppo_config(model, ..., num_envs=N, rollout_fragment_length=T).build_algo()``,
-  timed around ``algo.train()``. The split (sampling, learner update, weight sync, the rest of
-  ``train()``) comes from the result's ``timers``; RLlib smooths those with an EMA (coefficient
-  0.01), which is inverted here to get each iteration's own time. Inside sampling: env step,
-  module forward, env-to-module and module-to-env connectors (the env runner's per-call timers,
-  times the vector steps per update) and the remainder (episode bookkeeping; for the project's
-  `LeanEnvRunner`, which runs no connector pipelines, also its action sampling and array
-  conversions, so its two connector columns are 0). Inside the learner
-  update: the learner connector (GAE with its value pass, time-dim padding) and the rest (SGD).
+- **project**: ``ppo_config(model, ppo=..., num_envs=N, rollout_fragment_length=T)
+  .build_algo()``, timed around ``algo.train()``. The split (sampling, learner update, weight
+  sync, the rest of ``train()``) comes from the result's ``timers``; RLlib smooths those with an
+  EMA (coefficient 0.01), which is inverted here to get each iteration's own time. Inside
+  sampling: env step, module forward, env-to-module and module-to-env connectors (the env
+  runner's per-call timers, times the vector steps per update) and the remainder (episode
+  bookkeeping; for the project's `LeanEnvRunner`, which runs no connector pipelines, also its
+  action sampling and array conversions, so its two connector columns are 0). Inside the
+  learner update: the learner connector (GAE with its value pass, time-dim padding) and the
+  rest (SGD).
 - **stock**: ``PPOConfig().environment("rllib_iam/Warehouse-v0")`` with gymnasium's sync vector
   env over per-copy envs (``gym_env_vectorize_mode="sync"``), RLlib's default model (LSTM 256
   after a 256x256 MLP, ``use_lstm=True``, for the recurrent models; the default 256x256 MLP
   for ``fnn``/``fnn8``), the default learner and PPO settings, except what makes the work
-  comparable: train batch N*T = 1024, minibatch 256, ``num_epochs=3`` (default 30) and
-  ``max_seq_len=8`` (default 20). The stock model is the same for every recurrent model; it is
-  measured again next to each of them. ``--stock-widths model`` gives stock's MLP the
-  feedforward model's own hidden widths and ReLU instead (``fnn8``: 584-640-256 where the
-  default is 584-256-256), so that the two learners do the same matrix work and the ratio is
-  the pipelines' alone. ``--stock-model lstm`` measures every model, the feedforward ones too,
-  against stock with RLlib's default ``use_lstm`` model (the targets' one stock pipeline).
-- **bound**: plain torch, no RLlib: the model's own network (``build_module``) steps the native
-  numpy vector env (``forward_inference`` at B=N per step, categorical sampling, recurrent state
-  carried and zeroed at episode ends), then one value pass over the 1024 transitions, truncated
-  GAE (horizon 8) in numpy, and 3 epochs x 4 minibatches of 256 (recurrent: 32 sequences of 8,
-  state at each sequence start from the rollout) of a PPO2-style loss with Adam. The same learner
-  work as the project's, without RLlib's episode, connector and learner machinery: the compute
-  bound. Autoreset steps (1 in 100) count as transitions here, which flatters the bound slightly.
-
-The project's targets: >= 0.7x bound and >= 2x stock (gymnasium's sync vector env, RLlib's
-default ``use_lstm`` model and learner) for every model.
+  comparable: the variant's transitions per update, minibatch size and epochs, and
+  ``max_seq_len=8`` (default 20). ``--stock-widths model`` gives stock's MLP the feedforward
+  model's own hidden widths and ReLU instead, so that the two learners do the same matrix work;
+  ``--stock-model lstm`` measures every model against stock's default ``use_lstm`` model.
+- **lean**: the same PPO work as tightly as plain torch writes it (`LeanPipeline` says what is
+  in it: the model's own layers called directly, preallocated arrays, values from the sampling
+  pass, minibatches by index, the loss written out, torch's fused Adam); no RLlib. It is the
+  yardstick of the issue's target (project >= 0.9x lean). The last column is the SGD steps'
+  achieved GFLOP/s, project / lean: forward + backward (3x the forward's multiply-adds,
+  `forward_flops`) of every row in every epoch, over the SGD time (project: the learner update
+  less its connector).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import os
@@ -68,7 +66,6 @@ import torch
 from machine import cpu_name
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core import ALL_MODULES
-from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 from ray.rllib.utils.metrics import (
     CONNECTOR_PIPELINE_TIMER,
@@ -90,7 +87,7 @@ from ray.rllib.utils.metrics import (
 from rllib_iam import WAREHOUSE_ID
 from rllib_iam.envs.warehouse import WarehouseVectorEnv
 from rllib_iam.models import MODELS, build_module, env_config_for
-from rllib_iam.training import PAPER_PPO, ppo_config
+from rllib_iam.training import PAPER_PPO, PaperPPO, ppo_config, ppo_settings
 
 EMA_COEFF = 0.01
 """RLlib's default EMA coefficient for `MetricsLogger.log_time` (reduce="ema")."""
@@ -188,9 +185,10 @@ STEP_TIMERS = {
 vector steps of the iteration."""
 
 
-def project_config(model: str, num_envs: int, steps: int, seed: int) -> PPOConfig:
+def project_config(model: str, ppo: str, num_envs: int, steps: int, seed: int) -> PPOConfig:
     return ppo_config(
         model,
+        ppo=ppo,
         seed=seed,
         total_timesteps=BIG,
         num_envs=num_envs,
@@ -225,12 +223,13 @@ def stock_model_config(model: str, kind: str, widths: str = "default") -> Defaul
 
 def stock_config(
     model: str,
-    num_envs: int,
-    steps: int,
+    p: PaperPPO,
     seed: int,
     widths: str = "default",
     stock_model: str = "matched",
 ) -> PPOConfig:
+    """Stock RLlib doing the update `p` describes: its transitions, minibatch and epochs."""
+    num_envs, steps = p.num_envs, p.rollout_fragment_length
     kind, env_config = stock_kind(model, stock_model)
     model_config = stock_model_config(model, kind, widths)
     return (
@@ -244,71 +243,89 @@ def stock_config(
         )
         .training(
             train_batch_size_per_learner=num_envs * steps,
-            minibatch_size=PAPER_PPO.minibatch_size,
-            num_epochs=PAPER_PPO.num_epochs,
+            minibatch_size=p.minibatch_size,
+            num_epochs=p.num_epochs,
         )
         .rl_module(model_config=model_config)
         .debugging(seed=seed)
     )
 
 
-# ------------------------------------------------------------------------- plain torch bound
+# ------------------------------------------------------------------------------ lean bound
 def truncated_gae(
-    rewards: np.ndarray, dones: np.ndarray, values: np.ndarray, last: np.ndarray, horizon: int
+    rewards: np.ndarray, dones: np.ndarray, values: np.ndarray, last: np.ndarray, p: PaperPPO
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Advantages and targets for (T, N) arrays, cut and bootstrapped every `horizon` steps."""
-    p = PAPER_PPO
+    """Advantages and targets for (T, N) arrays, cut and bootstrapped every `gae_horizon`."""
     steps = len(rewards)
     next_values = np.concatenate([values[1:], last[None]], 0) * (1.0 - dones)
+    deltas = rewards + p.gamma * next_values - values
+    decay = p.gamma * p.lambda_ * (1.0 - dones)
     adv = np.zeros_like(rewards)
     carry = np.zeros_like(last)
     for t in reversed(range(steps)):
-        if (t + 1) % horizon == 0:
-            carry[:] = 0.0
-        delta = rewards[t] + p.gamma * next_values[t] - values[t]
-        carry = delta + p.gamma * p.lambda_ * (1.0 - dones[t]) * carry
+        if (t + 1) % p.gae_horizon == 0:
+            carry = np.zeros_like(last)
+        carry = deltas[t] + decay[t] * carry
         adv[t] = carry
     return adv, adv + values
 
 
-def ppo2_loss(module, batch: dict, data: dict, clip: float) -> torch.Tensor:
-    """Clipped policy loss + PPO2 clipped value loss - 0.01 entropy, as PaperPPOTorchLearner."""
-    out = module.forward_train(batch)
-    values = module.compute_values(batch, out[Columns.EMBEDDINGS])
-    dist = torch.distributions.Categorical(logits=out[Columns.ACTION_DIST_INPUTS])
-    ratio = torch.exp(dist.log_prob(data["actions"]) - data["logp"])
-    adv = data["advantages"]
-    policy = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
-    clipped = data["values"] + (values - data["values"]).clamp(-clip, clip)
-    value = torch.max((values - data["targets"]) ** 2, (clipped - data["targets"]) ** 2).mean()
-    entropy = dist.entropy().mean()
-    return policy + PAPER_PPO.vf_loss_coeff * value - PAPER_PPO.entropy_coeff * entropy
+def forward_flops(module) -> int:
+    """Multiply-add FLOPs (2 per MAC) of one forward pass of one row (one time step): every
+    `nn.Linear` and every LSTM/GRU step of the module, each applied once per step in the zoo's
+    vector-observation models (the trunk or trunks and the two heads)."""
+    flops = 0
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.Linear):
+            flops += 2 * layer.in_features * layer.out_features
+        elif isinstance(layer, (torch.nn.LSTM, torch.nn.GRU)):
+            gates = 4 if isinstance(layer, torch.nn.LSTM) else 3
+            flops += 2 * gates * layer.hidden_size * (layer.input_size + layer.hidden_size)
+    return flops
 
 
-def map_state(fn, *states):
-    """Apply `fn` leafwise over (possibly nested) state dicts."""
-    if isinstance(states[0], dict):
-        return {k: map_state(fn, *(s[k] for s in states)) for k in states[0]}
-    return fn(*states)
+class LeanPipeline:
+    """The lean bound: the same PPO work as the project's pipeline, as tightly as plain torch
+    writes it, one update per step.
 
+    In it: the model's own layers (its trunk and heads, called directly: no column dicts, no
+    RLModule API), the native numpy vector env; sampling under `torch.inference_mode` into
+    preallocated arrays, actions by `torch.multinomial` over the softmax, log-probabilities by
+    `log_softmax` and a gather, the values taken from the same forward pass (no separate value
+    pass); truncated GAE in numpy; `num_epochs` passes of minibatches taken by index from one
+    tensor per column (recurrent: sequences of `max_seq_len` steps of one env, state at each
+    sequence start from the rollout, run through episode ends without a cut); the PPO2 loss
+    (clipped ratio, max of clipped and unclipped value errors, entropy) written out; the
+    gradient clip with `clip_grad_norm_(foreach=True)` where the settings clip; Adam with
+    torch's fused kernel. Not in it: anything RLlib does beyond the arithmetic (episodes,
+    connectors, the learner's metrics, Tune). Autoreset steps (1 in 100) count as transitions.
+    """
 
-class PlainPipeline:
-    """The plain-torch bound: sampling and the PPO update without RLlib, one update per step."""
-
-    def __init__(self, model: str, num_envs: int, steps: int, seed: int) -> None:
-        p = PAPER_PPO
+    def __init__(self, model: str, p: PaperPPO, seed: int) -> None:
         torch.manual_seed(seed)
+        self.p = p
         self.module = build_module(model)
-        self.env = WarehouseVectorEnv(
-            num_envs, time_limit_as_terminal=True, **env_config_for(model)
-        )
-        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=p.lr)
+        self.module.train()
         self.recurrent = self.module.is_stateful()
-        self.num_envs, self.steps, self.seq = num_envs, steps, p.max_seq_len
-        self.obs, _ = self.env.reset(seed=seed)
-        self.state = map_state(
-            lambda v: torch.zeros(num_envs, *np.shape(v)), self.module.get_initial_state()
+        if self.module.critic_trunk is not None:
+            raise ValueError("the lean bound runs shared-trunk models only")
+        self.env = WarehouseVectorEnv(
+            p.num_envs, time_limit_as_terminal=True, **env_config_for(model)
         )
+        self.optimizer = torch.optim.Adam(
+            self.module.parameters(), lr=p.lr, eps=p.adam_eps, fused=True
+        )
+        self.flops_per_row = forward_flops(self.module)
+        self.obs, _ = self.env.reset(seed=seed)
+        n = p.num_envs
+        self.state = {k: torch.zeros(n, *np.shape(v))
+                      for k, v in self.module.trunk.initial_state().items()}
+
+    def heads(self, obs: torch.Tensor, state: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """Logits and values of (B, T, obs) rows (feedforward: any leading dims)."""
+        module = self.module
+        features, state = module.trunk(obs, state)
+        return module.policy_head(features), module.value_head(features).squeeze(-1), state
 
     def step(self) -> dict[str, float]:
         t0 = time.perf_counter()
@@ -316,95 +333,100 @@ class PlainPipeline:
         t1 = time.perf_counter()
         self.learn(*rollout)
         t2 = time.perf_counter()
-        n = self.num_envs * self.steps
-        return {"wall": t2 - t0, "transitions": n, "sample": t1 - t0, "learn": t2 - t1}
+        n = self.p.num_envs * self.p.rollout_fragment_length
+        return {"wall": t2 - t0, "transitions": n, "sample": t1 - t0, "learn": t2 - t1,
+                "sgd": t2 - t1}
 
     def sample(self):
-        """`steps` vector steps: forward at B=num_envs, categorical sampling, env step."""
-        module, n, recurrent = self.module, self.num_envs, self.recurrent
-        obs_buf = np.zeros((self.steps, *self.obs.shape), np.float32)
-        act_buf = np.zeros((self.steps, n), np.int64)
-        logp_buf = np.zeros((self.steps, n), np.float32)
-        rew_buf = np.zeros((self.steps, n), np.float32)
-        done_buf = np.zeros((self.steps, n), np.float32)
+        p, recurrent = self.p, self.recurrent
+        n, steps = p.num_envs, p.rollout_fragment_length
+        obs_buf = np.zeros((steps, *self.obs.shape), np.float32)
+        act_buf = np.zeros((steps, n), np.int64)
+        logp_buf = np.zeros((steps, n), np.float32)
+        val_buf = np.zeros((steps, n), np.float32)
+        rew_buf = np.zeros((steps, n), np.float32)
+        done_buf = np.zeros((steps, n), np.float32)
         seq_states = []
-        with torch.no_grad():
-            for t in range(self.steps):
+        with torch.inference_mode():
+            for t in range(steps):
                 obs_buf[t] = self.obs
-                x = torch.from_numpy(self.obs)
-                batch = {Columns.OBS: x[:, None] if recurrent else x}
+                x = torch.from_numpy(obs_buf[t])
                 if recurrent:
-                    if t % self.seq == 0:
+                    if t % p.max_seq_len == 0:
                         seq_states.append(self.state)
-                    batch[Columns.STATE_IN] = self.state
-                out = module.forward_inference(batch)
-                logits = out[Columns.ACTION_DIST_INPUTS].reshape(n, -1)
-                dist = torch.distributions.Categorical(logits=logits)
-                actions = dist.sample()
-                logp_buf[t] = dist.log_prob(actions).numpy()
-                act_buf[t] = actions.numpy()
+                    logits, values, state = self.heads(x[:, None], self.state)
+                    logits, values = logits[:, 0], values[:, 0]
+                else:
+                    logits, values, _ = self.heads(x, {})
+                log_probs = torch.log_softmax(logits, -1)
+                actions = torch.multinomial(log_probs.exp(), 1)
+                logp_buf[t] = log_probs.gather(-1, actions)[:, 0].numpy()
+                act_buf[t] = actions[:, 0].numpy()
+                val_buf[t] = values.numpy()
                 self.obs, reward, terminated, truncated, _ = self.env.step(act_buf[t])
                 rew_buf[t] = reward
-                done = terminated | truncated
-                done_buf[t] = done
+                done_buf[t] = terminated | truncated
                 if recurrent:
-                    keep = torch.from_numpy(1.0 - done.astype(np.float32))[:, None]
-                    self.state = map_state(lambda s, k=keep: s * k, out[Columns.STATE_OUT])
-        return obs_buf, act_buf, logp_buf, rew_buf, done_buf, seq_states
+                    keep = torch.from_numpy(1.0 - done_buf[t])[:, None]
+                    self.state = {k: v * keep for k, v in state.items()}
+            x = torch.from_numpy(np.asarray(self.obs, np.float32))
+            if recurrent:
+                last = self.heads(x[:, None], self.state)[1][:, 0].numpy()
+            else:
+                last = self.heads(x, {})[1].numpy()
+        return obs_buf, act_buf, logp_buf, val_buf, rew_buf, done_buf, last, seq_states
 
-    def learn(self, obs_buf, act_buf, logp_buf, rew_buf, done_buf, seq_states) -> None:
-        """Value pass, truncated GAE, `num_epochs` x minibatches of a PPO2 loss with Adam."""
-        p, module, n, steps, seq = PAPER_PPO, self.module, self.num_envs, self.steps, self.seq
-        if self.recurrent:  # (T, N, ...) -> (N * T/seq, seq, ...): each env's sequences of 8
+    def learn(self, obs_buf, act_buf, logp_buf, val_buf, rew_buf, done_buf, last, seq_states):
+        p, seq = self.p, self.p.max_seq_len
+        adv, targets = truncated_gae(rew_buf, done_buf, val_buf, last, p)
+        if p.normalize_advantages:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        if self.recurrent:  # (T, N, ...) -> (N * T/seq, seq, ...): each env's sequences
 
             def rows(a):
                 a = np.ascontiguousarray(np.swapaxes(a, 0, 1))
                 return torch.from_numpy(a.reshape(-1, seq, *a.shape[2:]))
 
-            def unrows(a):
-                return a.reshape(n, steps).T
-
-            # seq_states: T/seq states of (N, H) -> (N * T/seq, H), env-major like `rows`
-            state_in = map_state(lambda *s: torch.stack(s, 1).flatten(0, 1), *seq_states)
+            # T/seq states of (N, H) -> (N * T/seq, H), env-major like `rows`
+            state_in = {k: torch.stack([s[k] for s in seq_states], 1).flatten(0, 1)
+                        for k in seq_states[0]}
         else:
 
             def rows(a):
                 return torch.from_numpy(np.ascontiguousarray(a).reshape(-1, *a.shape[2:]))
 
-            def unrows(a):
-                return a.reshape(steps, n)
-
-            state_in = None
-        obs_rows = rows(obs_buf)
-        with torch.no_grad():
-            full = {Columns.OBS: obs_rows}
-            last = {Columns.OBS: torch.from_numpy(self.obs)}
-            if self.recurrent:
-                full[Columns.STATE_IN] = state_in
-                last = {Columns.OBS: last[Columns.OBS][:, None], Columns.STATE_IN: self.state}
-            values = unrows(module.compute_values(full).numpy())
-            last_values = module.compute_values(last).reshape(n).numpy()
-        adv, targets = truncated_gae(rew_buf, done_buf, values, last_values, p.gae_horizon)
-        data = {
-            "actions": rows(act_buf),
-            "logp": rows(logp_buf),
-            "advantages": rows(adv),
-            "targets": rows(targets),
-            "values": rows(values),
-        }
+            state_in = {}
+        obs, actions, old_logp, old_values, adv, targets = (
+            rows(a) for a in (obs_buf, act_buf, logp_buf, val_buf, adv, targets))
+        params = [q for q in self.module.parameters()]
         per_minibatch = p.minibatch_size // (seq if self.recurrent else 1)
+        clip = p.clip_param
         for _ in range(p.num_epochs):
-            order = torch.randperm(len(obs_rows))
-            for i in range(0, len(obs_rows), per_minibatch):
+            order = torch.randperm(len(obs))
+            for i in range(0, len(obs), per_minibatch):
                 idx = order[i : i + per_minibatch]
-                batch = {Columns.OBS: obs_rows[idx]}
-                if self.recurrent:
-                    batch[Columns.STATE_IN] = map_state(lambda s, i=idx: s[i], state_in)
-                minibatch = {k: v[idx] for k, v in data.items()}
-                loss = ppo2_loss(module, batch, minibatch, p.clip_param)
-                self.optimizer.zero_grad()
+                logits, values, _ = self.heads(obs[idx], {k: v[idx] for k, v in state_in.items()})
+                log_probs = torch.log_softmax(logits, -1)
+                logp = log_probs.gather(-1, actions[idx].unsqueeze(-1)).squeeze(-1)
+                entropy = -(log_probs.exp() * log_probs).sum(-1)
+                ratio = torch.exp(logp - old_logp[idx])
+                a = adv[idx]
+                policy = -torch.min(ratio * a, ratio.clamp(1 - clip, 1 + clip) * a).mean()
+                v_old, target = old_values[idx], targets[idx]
+                clipped = v_old + (values - v_old).clamp(-clip, clip)
+                value = torch.max((values - target) ** 2, (clipped - target) ** 2).mean()
+                loss = policy + p.vf_loss_coeff * value - p.entropy_coeff * entropy.mean()
+                self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if p.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, p.grad_clip, foreach=True)
                 self.optimizer.step()
+
+    def sgd_flops(self) -> float:
+        """FLOPs of one update's SGD steps: forward + backward (2x forward) of every row in
+        every epoch."""
+        p = self.p
+        return 3.0 * self.flops_per_row * p.num_epochs * p.num_envs * p.rollout_fragment_length
 
     def start_timing(self) -> None:
         pass
@@ -493,7 +515,11 @@ def main() -> None:
         help=f"comma-separated, from {', '.join(MODELS)}",
     )
     parser.add_argument(
-        "--layouts", default="8x128,64x16", help="comma-separated NxT: N envs x T steps per update"
+        "--ppo", default="paper,tuned", help="comma-separated PPO variants: paper, tuned"
+    )
+    parser.add_argument(
+        "--layouts", default="8x128", help="comma-separated NxT: N envs x T steps per update "
+        "under paper (tuned runs its own, 32x32)"
     )
     parser.add_argument("--iterations", type=int, default=10, help="timed updates per pipeline")
     parser.add_argument("--warmup", type=int, default=2, help="untimed updates first")
@@ -517,6 +543,10 @@ def main() -> None:
     for m in models:
         if m not in MODELS:
             parser.error(f"unknown model {m!r}; valid: {', '.join(MODELS)}")
+    variants = args.ppo.split(",")
+    for v in variants:
+        if v not in ("paper", "tuned"):
+            parser.error(f"unknown PPO variant {v!r}; valid: paper, tuned")
     layouts = [parse_layout(s) for s in args.layouts.split(",")]
     if args.iterations < 1 or args.warmup < 1:
         parser.error("--iterations and --warmup must be >= 1")
@@ -544,47 +574,59 @@ def main() -> None:
 
     rows, splits, blog = [], [], {}
     for model in models:
-        for num_envs, steps in layouts:
-            layout = f"{num_envs}x{steps}"
-            pipelines = {
-                "project": AlgoPipeline(project_config(model, num_envs, steps, args.seed), num_envs)
-            }
-            if not args.no_stock:
-                pipelines["stock"] = AlgoPipeline(
-                    stock_config(
-                        model, num_envs, steps, args.seed, args.stock_widths, args.stock_model
-                    ),
-                    num_envs,
+        for ppo in variants:
+            base = ppo_settings(WAREHOUSE_ID, ppo)
+            shapes = layouts if ppo == "paper" else [(base.num_envs, base.rollout_fragment_length)]
+            for num_envs, steps in shapes:
+                p = dataclasses.replace(base, num_envs=num_envs, rollout_fragment_length=steps)
+                layout = f"{num_envs}x{steps}"
+                pipelines = {
+                    "project": AlgoPipeline(
+                        project_config(model, ppo, num_envs, steps, args.seed), num_envs
+                    )
+                }
+                if not args.no_stock:
+                    pipelines["stock"] = AlgoPipeline(
+                        stock_config(model, p, args.seed, args.stock_widths, args.stock_model),
+                        num_envs,
+                    )
+                lean = pipelines["lean"] = LeanPipeline(model, p, args.seed)
+                try:
+                    samples = measure(pipelines, args.iterations, args.warmup)
+                finally:
+                    for pipe in pipelines.values():
+                        pipe.close()
+                proj, bound, stock = samples["project"], samples["lean"], samples.get("stock")
+                if model == "iam" and ppo == "paper":
+                    blog[layout] = BLOG_TRANSITIONS / rate(proj) / 3600
+                stock_cells = (
+                    [f"{rate(stock):,.0f}", f"{paired_ratio(proj, stock):.2f}x"]
+                    if stock
+                    else ["—", "—"]
                 )
-            pipelines["bound"] = PlainPipeline(model, num_envs, steps, args.seed)
-            try:
-                samples = measure(pipelines, args.iterations, args.warmup)
-            finally:
-                for pipe in pipelines.values():
-                    pipe.close()
-            proj, bound, stock = samples["project"], samples["bound"], samples.get("stock")
-            if model == "iam":
-                blog[layout] = BLOG_TRANSITIONS / rate(proj) / 3600
-            stock_cells = (
-                [f"{rate(stock):,.0f}", f"{paired_ratio(proj, stock):.2f}x"]
-                if stock
-                else ["—", "—"]
-            )
-            rows.append(
-                f"| `{model}` | {layout} | {rate(proj):,.0f} | {stock_cells[0]} | "
-                f"{rate(bound):,.0f} | {paired_ratio(proj, bound):.2f} | {stock_cells[1]} |"
-            )
-            splits += [split_row(model, layout, name, s) for name, s in samples.items()]
-            print(rows[-1], f"  [{time.perf_counter() - started:.0f} s, load {load()}]", flush=True)
+                for x in proj:
+                    x["sgd"] = x["learn"] - x["learner_connector"]
+                gflops = " / ".join(
+                    f"{lean.sgd_flops() / median(x, 'sgd') / 1e9:.1f}" for x in (proj, bound)
+                )
+                rows.append(
+                    f"| `{model}` | {ppo} | {layout} | {rate(proj):,.0f} | {stock_cells[0]} | "
+                    f"{rate(bound):,.0f} | {paired_ratio(proj, bound):.2f} | {stock_cells[1]} | "
+                    f"{gflops} |"
+                )
+                splits += [split_row(model, f"{ppo} {layout}", name, s)
+                           for name, s in samples.items()]
+                print(rows[-1], f"  [{time.perf_counter() - started:.0f} s, load {load()}]",
+                      flush=True)
 
     print()
     print("## Throughput (env transitions/s, sampling + learning, 1024 transitions per update)")
     print()
     print(
-        "| model | layout | project | stock RLlib | plain-torch bound | project/bound "
-        "(target ≥ 0.7) | project/stock (target ≥ 2) |"
+        "| model | PPO | layout | project | stock RLlib | lean bound | project/lean "
+        "(target ≥ 0.9) | project/stock | SGD GFLOP/s project / lean |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print()
     print("## Where the time goes (median ms per update of 1024 transitions)")

@@ -1,4 +1,4 @@
-"""The benchmark scripts behind the README's speed tables run, with tiny budgets, through the
+"""The benchmark scripts behind the docs' speed tables run, with tiny budgets, through the
 same command lines a user types. No timing is asserted (the machines are noisy): each script
 must exit 0 and print its table with a positive rate in every row it promises."""
 
@@ -48,21 +48,64 @@ def test_env_speed_refuses_a_slice_longer_than_its_budget():
 
 
 @pytest.mark.slow
-def test_train_throughput_times_project_stock_and_bound():
-    out = bench("train_throughput.py", "--models", "fnn", "--layouts", "8x128",
+def test_train_throughput_times_project_stock_and_lean_bound():
+    out = bench("train_throughput.py", "--models", "fnn", "--ppo", "paper,tuned",
                 "--iterations", "1", "--warmup", "1")
-    for pipeline in ("project", "stock", "bound"):
-        (row,) = rows(out, f"| `fnn` | 8x128 | {pipeline} |")
-        assert rate(row, 3) > 0, row  # total ms per update
+    for ppo, layout in (("paper", "8x128"), ("tuned", "32x32")):
+        *_, row = rows(out, f"| `fnn` | {ppo} | {layout} |")  # progress line, then table
+        # project, stock, lean rates; SGD GFLOP/s of project and lean
+        assert rate(row, 3) > 0 and rate(row, 4) > 0 and rate(row, 5) > 0, row
+        assert all(float(x) > 0 for x in row.strip("| \n").split("|")[-1].split("/")), row
+        for pipeline in ("project", "stock", "lean"):
+            (split,) = rows(out, f"| `fnn` | {ppo} {layout} | {pipeline} |")
+            assert rate(split, 3) > 0, split  # total ms per update
+
+
+@pytest.mark.parametrize(("model", "ppo"), [("iam", "paper"), ("fnn", "tuned")])
+def test_the_lean_bound_trains_the_models_own_network(benchmark_module, model, ppo):
+    """One update of the lean bound: the module's own layers, its settings' layout and SGD
+    steps; the weights move and stay finite."""
+    import dataclasses
+
+    import torch
+
+    from rllib_iam.training import ppo_settings
+
+    tt = benchmark_module("train_throughput")
+    p = dataclasses.replace(ppo_settings(ppo=ppo), num_envs=4, rollout_fragment_length=16,
+                            minibatch_size=16)
+    lean = tt.LeanPipeline(model, p, seed=0)
+    before = [q.detach().clone() for q in lean.module.parameters()]
+    out = lean.step()
+    assert out["transitions"] == 64 and out["sgd"] > 0
+    after = list(lean.module.parameters())
+    assert all(torch.isfinite(q).all() for q in after)
+    assert any(not torch.equal(a, b) for a, b in zip(after, before))
+    assert lean.sgd_flops() == 3 * tt.forward_flops(lean.module) * p.num_epochs * 64
+    lean.close()
+
+
+def test_forward_flops_counts_linear_and_recurrent_layers(benchmark_module):
+    from rllib_iam.models import build_module
+
+    tt = benchmark_module("train_throughput")
+    # fnn on Warehouse: 73-512-256 (the paper's FNN), heads 256->4 and 256->1
+    assert tt.forward_flops(build_module("fnn")) == 2 * (73 * 512 + 512 * 256 + 256 * 4 + 256)
+    # iam: FNN 73-576-256, LSTM(64) on 25 inputs, heads over 256+64 features
+    lstm = 2 * 4 * 64 * (25 + 64)
+    fnn = 2 * (73 * 576 + 576 * 256)
+    assert tt.forward_flops(build_module("iam")) == fnn + lstm + 2 * 320 * 5
 
 
 def test_stock_can_run_the_feedforward_models_own_widths(benchmark_module):
+    from rllib_iam.training import PAPER_PPO
+
     tt = benchmark_module("train_throughput")
-    same = tt.stock_config("fnn8", 8, 128, 0, widths="model").model_config
+    same = tt.stock_config("fnn8", PAPER_PPO, 0, widths="model").model_config
     assert same["fcnet_hiddens"] == [640, 256] and same["fcnet_activation"] == "relu"
-    assert tt.stock_config("fnn8", 8, 128, 0).model_config["fcnet_hiddens"] == [256, 256]
-    assert tt.stock_config("iam", 8, 128, 0, widths="model").model_config["use_lstm"]
-    lstm = tt.stock_config("fnn8", 8, 128, 0, stock_model="lstm")
+    assert tt.stock_config("fnn8", PAPER_PPO, 0).model_config["fcnet_hiddens"] == [256, 256]
+    assert tt.stock_config("iam", PAPER_PPO, 0, widths="model").model_config["use_lstm"]
+    lstm = tt.stock_config("fnn8", PAPER_PPO, 0, stock_model="lstm")
     assert lstm.model_config["use_lstm"] and lstm.env_config == {"frame_stack": 8}
 
 
