@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -185,10 +186,13 @@ STEP_TIMERS = {
 vector steps of the iteration."""
 
 
-def project_config(model: str, ppo: str, num_envs: int, steps: int, seed: int) -> PPOConfig:
+def project_config(
+    model: str, ppo: str, num_envs: int, steps: int, seed: int, overrides: dict | None = None
+) -> PPOConfig:
     return ppo_config(
         model,
         ppo=ppo,
+        ppo_overrides=overrides,
         seed=seed,
         total_timesteps=BIG,
         num_envs=num_envs,
@@ -518,6 +522,10 @@ def main() -> None:
         "--ppo", default="paper,tuned", help="comma-separated PPO variants: paper, tuned"
     )
     parser.add_argument(
+        "--ppo-config", metavar="JSON", default="{}",
+        help='PPO settings to change in the project\'s pipeline, e.g. \'{"adam_fused": true}\'',
+    )
+    parser.add_argument(
         "--layouts", default="8x128", help="comma-separated NxT: N envs x T steps per update "
         "under paper (tuned runs its own, 32x32)"
     )
@@ -543,6 +551,11 @@ def main() -> None:
     for m in models:
         if m not in MODELS:
             parser.error(f"unknown model {m!r}; valid: {', '.join(MODELS)}")
+    try:
+        overrides = json.loads(args.ppo_config)
+        ppo_settings(WAREHOUSE_ID, "paper", overrides)
+    except (ValueError, TypeError) as err:
+        parser.error(f"--ppo-config: {err}")
     variants = args.ppo.split(",")
     for v in variants:
         if v not in ("paper", "tuned"):
@@ -569,20 +582,23 @@ def main() -> None:
     )
     if not args.no_stock:
         print(f"stock model: {args.stock_model}; stock MLP widths (fnn, fnn8): {args.stock_widths}")
+    if overrides:
+        print(f"project's PPO settings changed: {json.dumps(overrides)}")
     print(f"load average at start: {load()}", flush=True)
     started = time.perf_counter()
 
     rows, splits, blog = [], [], {}
     for model in models:
         for ppo in variants:
-            base = ppo_settings(WAREHOUSE_ID, ppo)
+            base = ppo_settings(WAREHOUSE_ID, ppo, overrides)
             shapes = layouts if ppo == "paper" else [(base.num_envs, base.rollout_fragment_length)]
             for num_envs, steps in shapes:
                 p = dataclasses.replace(base, num_envs=num_envs, rollout_fragment_length=steps)
                 layout = f"{num_envs}x{steps}"
                 pipelines = {
                     "project": AlgoPipeline(
-                        project_config(model, ppo, num_envs, steps, args.seed), num_envs
+                        project_config(model, ppo, num_envs, steps, args.seed, overrides),
+                        num_envs,
                     )
                 }
                 if not args.no_stock:

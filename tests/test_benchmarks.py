@@ -41,6 +41,12 @@ def test_env_speed_pairs_scalar_and_vector_per_size():
     assert "medians of 2 alternating pairs" in out
 
 
+def test_train_throughput_refuses_an_unknown_ppo_setting():
+    run = subprocess.run([sys.executable, "benchmarks/train_throughput.py", "--ppo-config",
+                          '{"adam_fusd": true}'], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 2 and "unknown PPO setting 'adam_fusd'" in run.stderr
+
+
 def test_env_speed_refuses_a_slice_longer_than_its_budget():
     run = subprocess.run([sys.executable, "benchmarks/env_speed.py", "--seconds", "0.1",
                           "--slice", "1"], cwd=ROOT, capture_output=True, text=True)
@@ -80,7 +86,7 @@ def test_the_lean_bound_trains_the_models_own_network(benchmark_module, model, p
     assert out["transitions"] == 64 and out["sgd"] > 0
     after = list(lean.module.parameters())
     assert all(torch.isfinite(q).all() for q in after)
-    assert any(not torch.equal(a, b) for a, b in zip(after, before))
+    assert any(not torch.equal(a, b) for a, b in zip(after, before, strict=True))
     assert lean.sgd_flops() == 3 * tt.forward_flops(lean.module) * p.num_epochs * 64
     lean.close()
 
