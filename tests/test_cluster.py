@@ -409,9 +409,10 @@ def submit(cluster: LocalCluster, submission_id: str, *entrypoint: str,
 
 
 def documented_submits() -> list[str]:
-    """Every `ray job submit ...` command of the READMEs, continuation lines joined."""
+    """Every `ray job submit ...` command of the READMEs and the docs, continuation lines
+    joined."""
     commands = []
-    for doc in (ROOT / "README.md", CLUSTER / "README.md"):
+    for doc in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), CLUSTER / "README.md"):
         text = re.sub(r"\\\n\s*", " ", doc.read_text())
         commands += [" ".join(m.group(0).split("#")[0].split())
                      for m in re.finditer(r"ray job submit [^\n`]*", text) if " -- " in m.group(0)]
@@ -419,11 +420,11 @@ def documented_submits() -> list[str]:
 
 
 def test_documented_job_submits_upload_the_checkout_as_the_cluster_test_does():
-    """The READMEs' `ray job submit` lines carry the runtime_env that `submit` below (the
+    """The documented `ray job submit` lines carry the runtime_env that `submit` below (the
     two-node test's submission) passes; without it the job's driver would not find the
     project's scripts on the cluster."""
     commands = documented_submits()
-    assert len(commands) >= 3, commands  # README.md's and cluster/README.md's
+    assert len(commands) >= 3, commands  # docs/running.md's and cluster/README.md's
     script = (ROOT / "experiments/figure5.py").read_text()
     for command in commands:
         options, entrypoint = command.split(" -- ", 1)

@@ -1,4 +1,5 @@
-"""The Python examples of the docs run as written (docs/python.md), in one interpreter."""
+"""The Python examples of the docs run as written (docs/python.md, in one interpreter, and the
+README's)."""
 
 from __future__ import annotations
 
@@ -41,5 +42,20 @@ def test_the_python_guide_runs_as_written(ray_local, tmp_path, monkeypatch):
     assert lines[0] == "3072"
     assert lines[1].startswith("greedy return after 3 updates: ")
     assert lines[2].split()[0] == "214401"  # iam, and the GRU cut to its size
+    assert os.path.isdir(namespace["checkpoint"])
+    assert "iam" in printed.getvalue() and "gru@214k" in printed.getvalue()
+
+
+@pytest.mark.slow
+def test_the_front_pages_example_runs_as_written(ray_local, tmp_path, monkeypatch):
+    (block,) = python_blocks(ROOT / "README.md")
+    monkeypatch.chdir(ROOT)  # it reads a committed results folder by relative path
+    namespace: dict = {}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(block, "README.md", "exec"), namespace)
+    namespace["algo"].stop()
+    lines = printed.getvalue().splitlines()
+    assert 0 <= float(lines[0]) <= 100  # the Warehouse's return after three updates
     assert os.path.isdir(namespace["checkpoint"])
     assert "iam" in printed.getvalue() and "gru@214k" in printed.getvalue()

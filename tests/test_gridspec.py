@@ -77,21 +77,22 @@ def test_bad_flags_are_one_line_errors(flags, message, tmp_path):
 
 
 def documented_examples() -> list[tuple[str, list[str]]]:
-    """Every ``python experiments/figure5.py ...`` line of the README and of the script's own
-    help, continuation lines joined and comments dropped, as (where, arguments)."""
-    sources = {"README.md": (ROOT / "README.md").read_text(),
-               "figure5.py --help": (ROOT / "experiments/figure5.py").read_text().split('"""')[1]}
+    """Every ``python experiments/figure5.py ...`` line of the README, of the docs and of the
+    script's own help, continuation lines joined and comments dropped, as (where, arguments)."""
+    sources = {path.relative_to(ROOT).as_posix(): path.read_text()
+               for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
+    sources["figure5.py --help"] = (ROOT / "experiments/figure5.py").read_text().split('"""')[1]
     examples = []
     for where, text in sources.items():
         text = re.sub(r"\\\n\s*", " ", text)
         for line in text.splitlines():
             if "python experiments/figure5.py" not in line or "my_envs" in line:
-                continue  # my_envs: the README's example of a user's own module
+                continue  # my_envs: the docs' example of a user's own module
             command = line.split("python experiments/figure5.py", 1)[1].split("#")[0]
-            command = command.split("`")[0]
-            if command.strip() == "...":  # prose about the command, not an example
+            args = shlex.split(command.split("`")[0])
+            if "..." in args:  # prose about the command (an argument left out), not an example
                 continue
-            examples.append((where, shlex.split(command)))
+            examples.append((where, args))
     return examples
 
 
