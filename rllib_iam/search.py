@@ -28,8 +28,8 @@ from rllib_iam.grid import (
     run_callbacks,
     trial_name,
 )
-from rllib_iam.ppo.tune import restore_tuner
 from rllib_iam.session import start_ray
+from rllib_iam.tune.trials import restore_tuner
 
 METRIC = f"{FIGURE5}/{RETURN_LATEST}"
 """What ASHA compares at its rungs: the latest iteration's mean episode return (the one before

@@ -1,7 +1,7 @@
 """What a Tune run reports beyond its own folder: experiment trackers and console progress.
 
 `tracking_callbacks` turns ``--track wandb,mlflow`` into Tune's `WandbLoggerCallback` (as
-`rllib_iam.ppo.wandb_log.WandbLog`) and `MLflowLoggerCallback`, both writing locally unless
+`rllib_iam.tune.wandb_log.WandbLog`) and `MLflowLoggerCallback`, both writing locally unless
 the user's environment says otherwise (``WANDB_MODE``, ``MLFLOW_TRACKING_URI``); `Progress`
 prints each trial's share of its transition budget and an ETA on the console. TensorBoard
 needs nothing here: Tune writes its event files into every trial folder.
@@ -69,7 +69,7 @@ def tracking_callbacks(trackers: Iterable[str], *, storage_path: str, name: str)
     callbacks = []
     for tracker in trackers:
         if tracker == "wandb":
-            from rllib_iam.ppo.wandb_log import WandbLog
+            from rllib_iam.tune.wandb_log import WandbLog
 
             # Tune checks the variable on the driver before looking for an API key; the
             # mode also goes to each trial's wandb.init, which runs in a Ray actor.
