@@ -32,8 +32,8 @@ import pandas as pd
 
 from rllib_iam.schema import (
     DIAGNOSTICS,
+    DIAGNOSTICS_PREFIX,
     FIGURE5,
-    LEARNER_RESULTS,
     LEGACY_DECAY_OVER,
     PARAMS,
     REFERENCE_ENVS,
@@ -61,7 +61,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     WALL_TIME: (f"{FIGURE5}/{WALL_TIME}", "time_total_s"),
     TRANSITIONS_PER_S: (f"{FIGURE5}/{TRANSITIONS_PER_S}",),
     PARAMS: (f"{FIGURE5}/{PARAMS}",),
-    **{name: (f"{FIGURE5}/{name}", f"{LEARNER_RESULTS}/{key}")
+    **{name: (f"{FIGURE5}/{name}", f"{DIAGNOSTICS_PREFIX}/{key}")
        for name, key in DIAGNOSTICS.items()},
 }
 """Tidy column -> the result names it may come from, preferred first. Names are checked, never

@@ -7,7 +7,9 @@ with) and returns a `GridSpec`, or raises `GridSpecError` with a one-line messag
 saved as ``grid_spec.json`` in the experiment's folder when the grid starts, and read back on
 ``--resume``. `rllib_iam.grid.run_grid` runs it.
 
-    >>> spec = GridSpec.from_flags(profile="smoke", models="fnn,iam", storage_path="runs")
+    >>> import tempfile
+    >>> spec = GridSpec.from_flags(profile="smoke", models="fnn,iam",
+    ...                            storage_path=tempfile.mkdtemp())
     >>> spec.models, spec.seeds, spec.timesteps, spec.num_envs
     (('fnn', 'iam'), 1, 2048, 8)
 """
