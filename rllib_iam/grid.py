@@ -32,9 +32,7 @@ from rllib_iam.gridspec import (  # noqa: F401  (the grid's names, defined with 
     PROFILES,
     GridSpec,
     default_models_for,
-    experiment_exists,
     profiles_for,
-    stored_trials,
 )
 from rllib_iam.models import count_params, model_name
 from rllib_iam.schema import (

@@ -21,6 +21,8 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LI
 from ray.tune import Callback
 from ray.tune.result import TIME_TOTAL_S
 
+from rllib_iam.storage import Storage
+
 TRACKERS: dict[str, str] = {"wandb": "wandb", "mlflow": "mlflow"}
 """``--track`` choices -> the package each needs (the ``track`` extra installs both)."""
 WANDB_MODE = "WANDB_MODE"
@@ -59,7 +61,7 @@ def mlflow_tracking_uri(storage_path: str) -> str:
     (in the working folder when the storage is a cloud URI: SQLite needs a local file)."""
     if os.environ.get(MLFLOW_TRACKING_URI):
         return os.environ[MLFLOW_TRACKING_URI]
-    base = Path(".") if "://" in storage_path else Path(storage_path)
+    base = Path(storage_path) if Storage.parse(storage_path).is_local else Path(".")
     return f"sqlite:///{(base / MLFLOW_DB).resolve()}"
 
 
@@ -75,7 +77,7 @@ def tracking_callbacks(trackers: Iterable[str], *, storage_path: str, name: str)
             # mode also goes to each trial's wandb.init, which runs in a Ray actor.
             mode = os.environ.setdefault(WANDB_MODE, "offline")
             init = {"mode": mode, "settings": {"quiet": True}, "reinit": "finish_previous"}
-            if "://" not in storage_path and not os.environ.get(WANDB_DIR):
+            if Storage.parse(storage_path).is_local and not os.environ.get(WANDB_DIR):
                 init["dir"] = str(Path(storage_path, name).resolve())
             callbacks.append(WandbLog(project=name, **init))
         elif tracker == "mlflow":
