@@ -32,8 +32,8 @@ import pandas as pd
 
 from rllib_iam.schema import (
     DIAGNOSTICS,
+    DIAGNOSTICS_PREFIX,
     FIGURE5,
-    LEARNER_RESULTS,
     LEGACY_DECAY_OVER,
     PARAMS,
     REFERENCE_ENVS,
@@ -44,9 +44,8 @@ from rllib_iam.schema import (
     TRIAL_NAME,
     WALL_TIME,
 )
+from rllib_iam.storage import Storage
 
-SCHEMES = ("s3", "gs", "gcs", "file")
-"""URI schemes read through pyarrow's filesystems; anything else is refused."""
 ENVS_PER_REFERENCE_STEP = REFERENCE_ENVS
 """The reference code counts one step of its 8 parallel envs as one step (paper.md)."""
 FINAL_FRACTION = 0.1
@@ -61,7 +60,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     WALL_TIME: (f"{FIGURE5}/{WALL_TIME}", "time_total_s"),
     TRANSITIONS_PER_S: (f"{FIGURE5}/{TRANSITIONS_PER_S}",),
     PARAMS: (f"{FIGURE5}/{PARAMS}",),
-    **{name: (f"{FIGURE5}/{name}", f"{LEARNER_RESULTS}/{key}")
+    **{name: (f"{FIGURE5}/{name}", f"{DIAGNOSTICS_PREFIX}/{key}")
        for name, key in DIAGNOSTICS.items()},
 }
 """Tidy column -> the result names it may come from, preferred first. Names are checked, never
@@ -106,16 +105,16 @@ def _warn(trial: str, problem: str) -> None:
 
 
 def _filesystem(run: str):
-    import pyarrow.fs
-
-    if "://" not in run:
-        return pyarrow.fs.LocalFileSystem(), str(Path(run).resolve())
-    scheme = run.split("://", 1)[0]
-    if scheme not in SCHEMES:
-        raise ResultsError(f"unsupported URI scheme {scheme!r} in {run}; use a local path or "
-                           "s3://, gs:// or file://")
+    """pyarrow's filesystem and path of `run` (`rllib_iam.storage.Storage`: a local folder or a
+    URI of a scheme in its `SCHEMES`), or a `ResultsError` saying why not."""
     try:
-        return pyarrow.fs.FileSystem.from_uri(run)
+        storage = Storage.parse(run, noun="URI")
+    except ValueError as err:
+        raise ResultsError(str(err)) from None
+    if storage.is_local:
+        return storage.filesystem()[0], str(Path(run).resolve())
+    try:
+        return storage.filesystem()
     except (OSError, ValueError) as err:
         raise ResultsError(f"cannot open {run}: {str(err).splitlines()[0]}") from None
 

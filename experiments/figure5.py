@@ -33,6 +33,7 @@ from rllib_iam.grid import PROFILES, run_grid, summary
 from rllib_iam.gridspec import GridSpec, GridSpecError
 from rllib_iam.models import MODELS
 from rllib_iam.session import RayStartError
+from rllib_iam.storage import URI_FORMS
 from rllib_iam.tracking import TRACKERS
 from rllib_iam.training import PPO_VARIANTS
 
@@ -67,7 +68,7 @@ def parse_args(argv: list[str] | None) -> tuple[GridSpec, bool, bool]:
         "paper (default: the paper's 32e6 transitions, whatever --timesteps), budget (the "
         "trial's own budget, as the 2026-11 blog grid ran) or N transitions")
     add("--storage-path", default="runs",
-        help="local folder, or a file://, s3:// or gs:// URI (default %(default)s)")
+        help=f"local folder, or a {URI_FORMS} URI (default %(default)s)")
     add("--name", help="experiment name (default figure5-<profile>)")
     add("--resume", action="store_true", help="continue an interrupted run")
     add("--max-concurrent", type=positive_int, help="trials at once")
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         from analysis.load import ResultsError
 
         experiment = results.experiment_path
-        out = f"{experiment}/figure5" if "://" not in experiment else f"figure5-{spec.name}"
+        out = f"{experiment}/figure5" if spec.storage.is_local else f"figure5-{spec.name}"
         try:
             for path in write_report([experiment], out):
                 print(f"wrote {path}")

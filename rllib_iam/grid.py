@@ -32,12 +32,9 @@ from rllib_iam.gridspec import (  # noqa: F401  (the grid's names, defined with 
     PROFILES,
     GridSpec,
     default_models_for,
-    experiment_exists,
     profiles_for,
-    stored_trials,
 )
 from rllib_iam.models import count_params, model_name
-from rllib_iam.ppo.tune import CsvLog, IntactRestore, JsonLog, restore_tuner
 from rllib_iam.schema import (
     DIAGNOSTICS,
     FIGURE5,
@@ -53,6 +50,7 @@ from rllib_iam.schema import (
 from rllib_iam.session import start_ray
 from rllib_iam.tracking import Progress, tracking_callbacks
 from rllib_iam.training import paper_ppo_for, ppo_config, ppo_settings
+from rllib_iam.tune.trials import CsvLog, IntactRestore, JsonLog, restore_tuner
 
 STOP_METRIC = f"{ENV_RUNNER_RESULTS}/{NUM_ENV_STEPS_SAMPLED_LIFETIME}"
 
@@ -155,7 +153,7 @@ def checkpoint_every_s() -> float:
 class Figure5Trial(IntactRestore, PPO):
     """RLlib's PPO, built from a grid trial's ``{"model", "seed", "env", "timesteps", "ppo"}``.
 
-    Restoring skips damaged checkpoints (`rllib_iam.ppo.tune.IntactRestore`). Besides the
+    Restoring skips damaged checkpoints (`rllib_iam.tune.trials.IntactRestore`). Besides the
     profile's every-N-iterations checkpoints, a trial asks Tune for one (`SHOULD_CHECKPOINT`)
     once `CHECKPOINT_EVERY_S` have passed since its last save or its start."""
 

@@ -7,7 +7,9 @@ with) and returns a `GridSpec`, or raises `GridSpecError` with a one-line messag
 saved as ``grid_spec.json`` in the experiment's folder when the grid starts, and read back on
 ``--resume``. `rllib_iam.grid.run_grid` runs it.
 
-    >>> spec = GridSpec.from_flags(profile="smoke", models="fnn,iam", storage_path="runs")
+    >>> import tempfile
+    >>> spec = GridSpec.from_flags(profile="smoke", models="fnn,iam",
+    ...                            storage_path=tempfile.mkdtemp())
     >>> spec.models, spec.seeds, spec.timesteps, spec.num_envs
     (('fnn', 'iam'), 1, 2048, 8)
 """
@@ -19,7 +21,6 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import rllib_iam
@@ -27,12 +28,10 @@ from rllib_iam.cli import json_object, positive_int
 from rllib_iam.envs.registry import WAREHOUSE, find
 from rllib_iam.envs.spec import Profile
 from rllib_iam.schema import LEGACY_DECAY_OVER
+from rllib_iam.storage import Storage
 
 SPEC_FILE = "grid_spec.json"
 """The spec of a grid, in its experiment folder (``<storage_path>/<name>/``)."""
-
-SUPPORTED_SCHEMES = ("s3", "gs", "file")
-"""Storage URI schemes a grid accepts (through pyarrow's filesystems, as Tune does)."""
 
 PROFILES: dict[str, Profile] = WAREHOUSE.profiles
 """Warehouse's budgets (`rllib_iam.envs.registry.WAREHOUSE_PROFILES`): ``smoke``, ``quick``,
@@ -54,41 +53,6 @@ def default_models_for(env: str) -> tuple[str, ...]:
     return (spec.default_models if spec else None) or DEFAULT_MODELS
 
 
-def experiment_exists(storage_path: str, name: str) -> bool:
-    """Whether ``<storage_path>/<name>`` already exists, locally or behind a cloud URI."""
-    if "://" not in storage_path:
-        return (Path(storage_path) / name).exists()
-    import pyarrow.fs
-
-    fs, root = pyarrow.fs.FileSystem.from_uri(storage_path)
-    info = fs.get_file_info(f"{root.rstrip('/')}/{name}")
-    return info.type != pyarrow.fs.FileType.NotFound
-
-
-def stored_trials(storage_path: str, name: str) -> list[dict[str, Any]]:
-    """The trial configs (``params.json``) of experiment ``<storage_path>/<name>``, as far as
-    they are readable; an unreadable one is left out (the analysis reports it)."""
-    import pyarrow.fs
-
-    if "://" in storage_path:
-        fs, root = pyarrow.fs.FileSystem.from_uri(storage_path)
-    else:
-        fs, root = pyarrow.fs.LocalFileSystem(), os.path.abspath(storage_path)
-    folder = f"{root.rstrip('/')}/{name}"
-    configs = []
-    for entry in fs.get_file_info(pyarrow.fs.FileSelector(folder, allow_not_found=True)):
-        if entry.type != pyarrow.fs.FileType.Directory:
-            continue
-        try:
-            with fs.open_input_stream(f"{entry.path}/params.json") as f:
-                config = json.loads(f.read())
-        except (OSError, ValueError):
-            continue
-        if isinstance(config, dict) and {"model", "seed"} <= set(config):
-            configs.append(config)
-    return configs
-
-
 GRID_FLAGS = {
     "models": ("--models",),
     "seeds": ("--seeds", "--first-seed"),
@@ -103,12 +67,6 @@ GRID_FLAGS = {
 """The grid's shape and the flags that set each part: with ``--resume`` a given flag may only
 repeat what the experiment was started with (Tune restores the stored grid; a different value
 would be silently ignored)."""
-
-
-def experiment_path(storage_path: str, name: str) -> str:
-    """Experiment `name`'s folder under `storage_path`: an absolute local path or a URI."""
-    storage = storage_path if "://" in storage_path else os.path.abspath(storage_path)
-    return f"{storage.rstrip('/')}/{name}"
 
 
 class GridSpecError(ValueError):
@@ -148,7 +106,7 @@ class GridSpec:
     name: str
     """Experiment folder under `storage_path`."""
     storage_path: str
-    """Local folder, or a ``file://``, ``s3://`` or ``gs://`` URI."""
+    """Local folder, or a URI of a scheme in `rllib_iam.storage.SCHEMES` (as typed)."""
     resume: bool = False
     """Continue the experiment `name` instead of starting it."""
     max_concurrent: int | None = None
@@ -167,9 +125,14 @@ class GridSpec:
         return self.cpus_per_trial - 1
 
     @property
+    def storage(self) -> Storage:
+        """`storage_path` as a `Storage` (its scheme is checked by `from_flags`)."""
+        return Storage.parse(self.storage_path)
+
+    @property
     def experiment(self) -> str:
         """The experiment folder: an absolute local path or a URI."""
-        return experiment_path(self.storage_path, self.name)
+        return self.storage.experiment(self.name)
 
     def trial_space(self) -> dict[str, Any]:
         """What every trial's config holds besides its model and seed (`Figure5Trial`)."""
@@ -398,42 +361,43 @@ def check_storage(spec: GridSpec) -> None:
     """Refuses a storage path that cannot be written, starting an experiment that exists,
     resuming one that does not (or is not Tune's), and a resume whose given flags contradict
     the stored grid."""
-    storage, name, fail = spec.storage_path, spec.name, GridSpecError
-    if "://" in storage:
-        scheme = storage.split("://", 1)[0]
-        if scheme not in SUPPORTED_SCHEMES:
-            raise fail(f"unsupported storage URI scheme {scheme!r}; use a local path or "
-                       f"{', '.join(s + '://' for s in SUPPORTED_SCHEMES)}")
-    else:
-        existing = Path(storage)
+    fail = GridSpecError
+    try:
+        storage = Storage.parse(spec.storage_path)
+    except ValueError as err:
+        raise fail(str(err)) from None
+    if storage.is_local:
+        existing = storage.local_path
         while not existing.exists():
             existing = existing.parent
         if not existing.is_dir() or not os.access(existing, os.W_OK):
-            raise fail(f"storage path {storage!r} is not a writable folder")
-    check_experiment(storage, name, spec.resume)
+            raise fail(f"storage path {spec.storage_path!r} is not a writable folder")
+    check_experiment(spec.storage_path, spec.name, spec.resume)
     if spec.resume:
         conflict = resume_conflict(spec, stored_shape(spec.experiment))
         if conflict:
-            raise fail(f"--resume continues {name!r} as it was started, but {conflict}; drop "
-                       "the flag, or start another experiment with --name")
+            raise fail(f"--resume continues {spec.name!r} as it was started, but {conflict}; "
+                       "drop the flag, or start another experiment with --name")
 
 
-def check_experiment(storage: str, name: str, resume: bool) -> None:
+def check_experiment(storage_path: str, name: str, resume: bool) -> None:
     """Refuses starting experiment `name` where it exists, and resuming it where it does not
     or is not Tune's (`GridSpecError`); the grid's and the search's one check."""
-
     try:
-        exists = experiment_exists(storage, name)
+        storage = Storage.parse(storage_path)
+        exists = storage.exists(name)
+    except ValueError as err:
+        raise GridSpecError(str(err)) from None
     except OSError as err:
-        raise GridSpecError(f"cannot reach storage path {storage!r}: {err}") from None
+        raise GridSpecError(f"cannot reach storage path {storage_path!r}: {err}") from None
     if exists and not resume:
-        raise GridSpecError(f"experiment {name!r} already exists in {storage!r}; pass --resume "
-                            "to continue it or --name to start another")
+        raise GridSpecError(f"experiment {name!r} already exists in {storage_path!r}; pass "
+                            "--resume to continue it or --name to start another")
     if resume and not exists:
-        raise GridSpecError(f"nothing to resume: no experiment {name!r} in {storage!r}")
-    if resume and not resumable(experiment_path(storage, name)):
-        raise GridSpecError(f"{name!r} in {storage!r} is not a Tune experiment (no tuner.pkl): "
-                            "nothing to resume; start another with --name")
+        raise GridSpecError(f"nothing to resume: no experiment {name!r} in {storage_path!r}")
+    if resume and not resumable(storage.experiment(name)):
+        raise GridSpecError(f"{name!r} in {storage_path!r} is not a Tune experiment (no "
+                            "tuner.pkl): nothing to resume; start another with --name")
 
 
 def resumable(experiment: str) -> bool:
@@ -443,28 +407,19 @@ def resumable(experiment: str) -> bool:
     return tune.Tuner.can_restore(experiment)
 
 
-def _filesystem(experiment: str):
-    import pyarrow.fs
-
-    if "://" in experiment:
-        return pyarrow.fs.FileSystem.from_uri(experiment)
-    return pyarrow.fs.LocalFileSystem(), experiment
-
-
 def save(spec: GridSpec) -> None:
     """Writes ``grid_spec.json`` into the experiment's folder (which Tune has created)."""
-    fs, folder = _filesystem(spec.experiment)
-    with fs.open_output_stream(f"{folder.rstrip('/')}/{SPEC_FILE}") as f:
-        f.write(spec.to_json().encode())
+    spec.storage.write_text(f"{spec.name}/{SPEC_FILE}", spec.to_json())
 
 
 def stored_shape(experiment: str) -> dict[str, list] | None:
-    """The shape of the grid stored at `experiment`: from its ``grid_spec.json``, or, for a
-    grid started before that file existed, from its trials' configs; None when neither says."""
-    fs, folder = _filesystem(experiment)
+    """The shape of the grid stored at `experiment` (a folder or URI): from its
+    ``grid_spec.json``, or, for a grid started before that file existed, from its trials'
+    configs; None when neither says."""
+    parent, name = experiment.rstrip("/").rsplit("/", 1)
+    storage = Storage.parse(parent)
     try:
-        with fs.open_input_stream(f"{folder.rstrip('/')}/{SPEC_FILE}") as f:
-            record = json.loads(f.read())
+        record = json.loads(storage.read_text(f"{name}/{SPEC_FILE}"))
     except (OSError, ValueError):
         record = None
     if isinstance(record, dict):
@@ -476,7 +431,7 @@ def stored_shape(experiment: str) -> dict[str, list] | None:
         except TypeError:  # written by a version with other fields: read the trials instead
             pass
 
-    trials = stored_trials(*experiment.rsplit("/", 1))
+    trials = storage.trial_configs(name)
     if not trials:  # interrupted before any trial wrote its config: nothing to compare
         return None
     return {

@@ -39,8 +39,9 @@ DIAGNOSTICS: dict[str, str] = {
 ``learners/<module>``); a key the learner does not log (e.g. ``clip_fraction`` with
 ``--ppo rllib``) is NaN. Losses, entropy, KL and clip fraction are means over the update's
 last SGD step's minibatch (RLlib's window 1), lr and ε the values after the update."""
-LEARNER_RESULTS = "learners/default_policy"
-"""Where RLlib logs the single-module learner's metrics in a result (the `DIAGNOSTICS` keys)."""
+DIAGNOSTICS_PREFIX = "learners/default_policy"
+"""Where the `DIAGNOSTICS` keys sit in a flattened result (``result.json``, ``progress.csv``) of
+a single-module run: RLlib's ``LEARNER_RESULTS`` (``learners``), then the module's id."""
 
 LEGACY_DECAY_OVER = "budget"
 """What a trial config without ``decay_over`` decayed its lr and ε over: grids started before

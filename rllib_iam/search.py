@@ -28,8 +28,9 @@ from rllib_iam.grid import (
     run_callbacks,
     trial_name,
 )
-from rllib_iam.ppo.tune import restore_tuner
 from rllib_iam.session import start_ray
+from rllib_iam.storage import Storage
+from rllib_iam.tune.trials import restore_tuner
 
 METRIC = f"{FIGURE5}/{RETURN_LATEST}"
 """What ASHA compares at its rungs: the latest iteration's mean episode return (the one before
@@ -107,10 +108,10 @@ def run_search(
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     start_ray()
-    storage = storage_path if "://" in storage_path else os.path.abspath(storage_path)
-    callbacks = run_callbacks(track, storage, name)
+    storage = Storage.parse(storage_path)
+    callbacks = run_callbacks(track, storage.root, name)
     if resume:
-        return restore_tuner(f"{storage.rstrip('/')}/{name}", Figure5Trial, callbacks).fit()
+        return restore_tuner(storage.experiment(name), Figure5Trial, callbacks).fit()
     param_space = {
         "model": model, "seed": seed, "env": env, "timesteps": timesteps, "ppo": "paper",
         "decay_over": "paper", "num_env_runners": 0, "ppo_config": search_space(),
@@ -133,7 +134,7 @@ def run_search(
         ),
         run_config=tune.RunConfig(
             name=name,
-            storage_path=storage,
+            storage_path=storage.root,
             checkpoint_config=tune.CheckpointConfig(
                 checkpoint_frequency=checkpoint_every, checkpoint_at_end=True, num_to_keep=1,
             ),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rllib_iam.schema import FIGURE5, TRANSITIONS
+from rllib_iam.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def _is_trial(folder: Path) -> bool:
 def experiment_folders(storage: str, name: str | None) -> list[Path]:
     """The experiment `name` in `storage`, or every experiment there; ValueError when there is
     none."""
-    if "://" in storage:
+    if not Storage.parse(storage).is_local:
         raise ValueError("--status reads a local storage folder, not a URI")
     root = Path(storage).expanduser()
     if name is not None:

@@ -1,7 +1,7 @@
 """What a Tune run reports beyond its own folder: experiment trackers and console progress.
 
 `tracking_callbacks` turns ``--track wandb,mlflow`` into Tune's `WandbLoggerCallback` (as
-`rllib_iam.ppo.wandb_log.WandbLog`) and `MLflowLoggerCallback`, both writing locally unless
+`rllib_iam.tune.wandb_log.WandbLog`) and `MLflowLoggerCallback`, both writing locally unless
 the user's environment says otherwise (``WANDB_MODE``, ``MLFLOW_TRACKING_URI``); `Progress`
 prints each trial's share of its transition budget and an ETA on the console. TensorBoard
 needs nothing here: Tune writes its event files into every trial folder.
@@ -20,6 +20,8 @@ from typing import Any
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 from ray.tune import Callback
 from ray.tune.result import TIME_TOTAL_S
+
+from rllib_iam.storage import Storage
 
 TRACKERS: dict[str, str] = {"wandb": "wandb", "mlflow": "mlflow"}
 """``--track`` choices -> the package each needs (the ``track`` extra installs both)."""
@@ -59,7 +61,7 @@ def mlflow_tracking_uri(storage_path: str) -> str:
     (in the working folder when the storage is a cloud URI: SQLite needs a local file)."""
     if os.environ.get(MLFLOW_TRACKING_URI):
         return os.environ[MLFLOW_TRACKING_URI]
-    base = Path(".") if "://" in storage_path else Path(storage_path)
+    base = Path(storage_path) if Storage.parse(storage_path).is_local else Path(".")
     return f"sqlite:///{(base / MLFLOW_DB).resolve()}"
 
 
@@ -69,13 +71,13 @@ def tracking_callbacks(trackers: Iterable[str], *, storage_path: str, name: str)
     callbacks = []
     for tracker in trackers:
         if tracker == "wandb":
-            from rllib_iam.ppo.wandb_log import WandbLog
+            from rllib_iam.tune.wandb_log import WandbLog
 
             # Tune checks the variable on the driver before looking for an API key; the
             # mode also goes to each trial's wandb.init, which runs in a Ray actor.
             mode = os.environ.setdefault(WANDB_MODE, "offline")
             init = {"mode": mode, "settings": {"quiet": True}, "reinit": "finish_previous"}
-            if "://" not in storage_path and not os.environ.get(WANDB_DIR):
+            if Storage.parse(storage_path).is_local and not os.environ.get(WANDB_DIR):
                 init["dir"] = str(Path(storage_path, name).resolve())
             callbacks.append(WandbLog(project=name, **init))
         elif tracker == "mlflow":

@@ -43,6 +43,7 @@ from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 import rllib_iam
 from rllib_iam.envs.registry import ByEnv, find, spec_for
 from rllib_iam.models import env_config_for, model_class, module_spec, register
+from rllib_iam.models.train_mode import FLAT_TRAIN
 from rllib_iam.ppo import (
     ADAM_EPS,
     ADAM_FUSED,
@@ -54,7 +55,6 @@ from rllib_iam.ppo import (
     FragmentPhase,
     PaperPPOTorchLearner,
 )
-from rllib_iam.ppo.modules import FLAT_TRAIN
 from rllib_iam.ppo.sampling import LeanEnvRunner
 from rllib_iam.schema import REFERENCE_ENVS
 

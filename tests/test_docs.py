@@ -1,9 +1,11 @@
 """The Python examples of the docs run as written (docs/python.md, in one interpreter, and the
-README's)."""
+README's), and so do the examples in the library's docstrings."""
 
 from __future__ import annotations
 
 import contextlib
+import doctest
+import importlib
 import io
 import os
 import re
@@ -59,3 +61,29 @@ def test_the_front_pages_example_runs_as_written(ray_local, tmp_path, monkeypatc
     assert 0 <= float(lines[0]) <= 100  # the Warehouse's return after three updates
     assert os.path.isdir(namespace["checkpoint"])
     assert "iam" in printed.getvalue() and "gru@214k" in printed.getvalue()
+
+
+DOCTESTED = (
+    "rllib_iam.gridspec",
+    "rllib_iam.storage",
+    "rllib_iam.envs.warehouse",
+    pytest.param("rllib_iam.envs.traffic", marks=pytest.mark.slow),  # SUMO episodes
+    pytest.param("rllib_iam.envs.atari", marks=pytest.mark.slow),
+)
+"""The modules outside the models whose docstrings hold examples (tests/test_models.py runs the
+models' own)."""
+
+
+@pytest.mark.parametrize("module", DOCTESTED)
+def test_docstring_examples_run(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_every_docstring_example_is_run():
+    """A module of the package with ``>>>`` examples is doctested here or by test_models."""
+    listed = {getattr(m, "values", (m,))[0] for m in DOCTESTED}
+    for path in (ROOT / "rllib_iam").rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        if ">>> " in path.read_text() and not name.startswith("rllib_iam.models"):
+            assert name in listed, name

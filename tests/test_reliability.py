@@ -22,7 +22,7 @@ import pytest
 from ray.tune.logger import JsonLoggerCallback
 
 from analysis.load import AnalysisWarning, load_runs
-from rllib_iam.ppo.tune import CsvLog, JsonLog, checkpoint_damage
+from rllib_iam.tune.trials import CsvLog, JsonLog, checkpoint_damage
 from tests.test_figure5 import ROOT, SCRIPT, figure5, iterations
 
 pytestmark = pytest.mark.slow  # every test here starts Ray and trains

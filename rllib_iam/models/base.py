@@ -9,7 +9,8 @@ only says how to build its trunk:
 - `shared_trunk=False`: a second copy of the trunk for the critic (the seed reproduction's setup);
 - state plumbing: `get_initial_state`, `STATE_IN`/`STATE_OUT`, `(B, T, ...)` and `(B, ...)`
   batches, a missing `STATE_IN` read as the start of an episode;
-- train/eval: one flat loop over the fixed module tree (`rllib_iam.ppo.modules.FlatTrainMode`);
+- train/eval: one flat loop over the fixed module tree (`FlatTrainMode`,
+  `rllib_iam.models.train_mode`);
 - images: a ``(k, 84, 84)`` uint8 observation goes through the Nature-DQN CNN first, and the
   model's trunk reads the flattened 7x7x64 map (`ImageTrunk`), unless the model builds its own
   image trunk (`build_image_trunk`, e.g. `iam_attention`).
@@ -34,7 +35,7 @@ from torch import nn
 
 from rllib_iam.models.layers import FNN, ImageTrunk, NatureCNN, State, Trunk
 from rllib_iam.models.sizing import ModelSizing, space_sizes
-from rllib_iam.ppo.modules import FlatTrainMode
+from rllib_iam.models.train_mode import FlatTrainMode
 
 
 class ZooModule(ModelSizing, FlatTrainMode, TorchRLModule, ValueFunctionAPI):

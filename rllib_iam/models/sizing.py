@@ -19,7 +19,7 @@ import torch
 
 from rllib_iam import WAREHOUSE_ID
 from rllib_iam.envs.registry import find
-from rllib_iam.ppo.modules import FLAT_TRAIN
+from rllib_iam.models.train_mode import FLAT_TRAIN
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "env_id": WAREHOUSE_ID,
@@ -29,7 +29,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     FLAT_TRAIN: True,
 }
 """Keys every model accepts. `max_seq_len` is read by RLlib's connectors (BPTT length);
-`flat_train_mode` False keeps torch's recursive `train` (`rllib_iam.ppo.modules`)."""
+`flat_train_mode` False keeps torch's recursive `train` (`rllib_iam.models.train_mode`)."""
 
 IGNORED_KEYS = ("vf_share_layers",)
 """Keys RLlib's PPOConfig/APPOConfig merge into every model_config; `shared_trunk` decides here."""

@@ -6,9 +6,10 @@ warns about its own call), and Tune's resource monitor asks for the optional ``g
 package even on machines without a GPU. `install` drops exactly those two messages from the
 two loggers that write them; everything else those loggers say (other deprecations included)
 still prints. Importing `rllib_iam.ppo` installs it: every process that builds a trial, a
-learner, an env runner or a zoo module imports it (the grid's trial class, the training
-config and the models do), the driver included. The logger names are Ray's module paths, one
-of them private, hence this file's place in the fence (docs/internals.md).
+learner or an env runner imports it (the grid's trial class and the training config do), the
+driver included; a zoo module built on its own (`rllib_iam.models.build_module`) does not.
+The logger names are Ray's module paths, one of them private, hence this file's place in the
+fence (docs/internals.md).
 """
 
 from __future__ import annotations

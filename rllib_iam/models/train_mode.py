@@ -5,7 +5,7 @@ every env-runner call; torch's `nn.Module.train` walks the module tree recursive
 more than a B=8 forward pass of `fnn`. A zoo module's tree is fixed once `setup` has built it,
 so one flat loop over the modules it lists sets the same ``training`` flags. Setting them goes
 through `object.__setattr__` (past `nn.Module.__setattr__`'s bookkeeping, which a bool does not
-need): torch's internals, hence here in the fence (docs/internals.md).
+need): torch's internals, hence a file of the fence (docs/internals.md) that only torch names cross.
 """
 
 from __future__ import annotations
