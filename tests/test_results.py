@@ -51,3 +51,17 @@ def test_the_results_folder_reads_as_its_trials(folder):
 
 def test_there_are_committed_results():
     assert RESULTS, "no results/<name>/trials folders: the tests above ran no case"
+
+
+def test_the_fused_adam_check_in_the_docs_is_what_its_trials_give():
+    """docs/throughput.md's table of the fused-Adam check, regenerated from the committed
+    trials by the script beside them."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "results/fused-adam-check/check.py"], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| `")]
+    assert len(rows) == 4
+    docs = (ROOT / "docs" / "throughput.md").read_text()
+    assert all(row in docs for row in rows), rows
