@@ -34,7 +34,6 @@ from rllib_iam.schema import (
     DIAGNOSTICS,
     DIAGNOSTICS_PREFIX,
     FIGURE5,
-    LEGACY_DECAY_OVER,
     PARAMS,
     REFERENCE_ENVS,
     REFERENCE_STEPS,
@@ -43,6 +42,7 @@ from rllib_iam.schema import (
     TRANSITIONS_PER_S,
     TRIAL_NAME,
     WALL_TIME,
+    trial_config,
 )
 from rllib_iam.storage import Storage
 
@@ -333,12 +333,14 @@ def ppo_label(config: dict) -> str:
     other than the paper's clock, e.g. ``paper+adam_eps=1e-05+decay=budget``. A trial config
     without ``decay_over`` (grids from before it was recorded) decayed over
     `rllib_iam.schema.LEGACY_DECAY_OVER`, its budget: ``paper+decay=budget``."""
+    if "ppo" in config:  # a params.json: an older one ran with the schema's defaults
+        config = trial_config(config)
     label = str(config.get("ppo", "paper"))
     changes = config.get("ppo_config") or {}
     if isinstance(changes, dict):
         label += "".join(f"+{key}={_value(changes[key])}" for key in sorted(changes))
     # no params.json (model and seed from the folder name): nothing says; a default grid's
-    decay = config.get("decay_over", LEGACY_DECAY_OVER if "ppo" in config else "paper")
+    decay = config.get("decay_over", "paper")
     if decay != "paper" and label != "rllib":  # the stock PPO's lr is constant
         label += f"+decay={decay}"
     return label

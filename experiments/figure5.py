@@ -28,52 +28,39 @@ try:
 except ModuleNotFoundError as err:  # not the project's environment: say how to get it
     sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
              f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
-from rllib_iam.cli import OneLineParser, positive_int
+from rllib_iam.cli import OneLineParser, add_field_flags
 from rllib_iam.grid import PROFILES, run_grid, summary
 from rllib_iam.gridspec import GridSpec, GridSpecError
 from rllib_iam.models import MODELS
 from rllib_iam.session import RayStartError
 from rllib_iam.storage import URI_FORMS
-from rllib_iam.tracking import TRACKERS
-from rllib_iam.training import PPO_VARIANTS
+from rllib_iam.trial import add_trial_flags
+
+TRIAL_FLAGS = ("timesteps", "env", "model_config", "ppo", "ppo_config", "decay_over",
+               "cpus_per_trial")
+"""The flags of every trial of the grid: `rllib_iam.trial.TrialSpec`'s fields but the model
+and seed, which ``--models``, ``--seeds`` and ``--first-seed`` vary."""
+RUN_FLAGS = ("storage_path", "name", "resume", "max_concurrent", "track")
+"""Where the grid's experiment is kept and how it runs (`GridSpec`'s fields, shared with
+ppo_search.py)."""
 
 
-def parse_args(argv: list[str] | None) -> tuple[GridSpec, bool, bool]:
-    """The checked grid of the command line (one-line error and exit 2 otherwise), whether
-    to draw the figure at the end, and whether only to estimate the grid's cost."""
+def make_parser() -> OneLineParser:
+    """The command line: the grid's and its trials' flags from their records' fields
+    (`GridSpec`, `rllib_iam.trial.TrialSpec`), then the script's own."""
     parser = OneLineParser(
         description=__doc__.splitlines()[0],
         epilog=__doc__.split("\n", 2)[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_field_flags(parser, GridSpec, ("profile", "models", "seeds", "first_seed"), notes={
+        "profile": f"({', '.join(PROFILES)})",
+        "models": f"(any of {', '.join(MODELS)}, or MODULE:NAME)"})
+    add_trial_flags(parser, TRIAL_FLAGS, notes={
+        "timesteps": "(default: the profile's)", "env": f"({', '.join(rllib_iam.env_ids())})"})
+    add_field_flags(parser, GridSpec, RUN_FLAGS, defaults={"storage_path": "runs"},
+                    notes={"storage_path": f"({URI_FORMS})", "name": "(default figure5-<profile>)"})
     add = parser.add_argument
-    add("--profile", help=f"one of {', '.join(PROFILES)} (default quick)")
-    add("--models", help=f"comma-separated, any of {', '.join(MODELS)}")
-    add("--seeds", type=positive_int, help="seeds per model (profile default)")
-    add("--first-seed", type=int, help="seeds run first-seed .. first-seed + seeds - 1 "
-        "(default 0), so a long grid can run in chunks of seeds")
-    add("--timesteps", type=positive_int, help="env transitions per trial (overrides the "
-        "profile)")
-    add("--env", help=f"one of {', '.join(rllib_iam.env_ids())}, or MODULE:ID for an env that "
-        "the module MODULE registers (README: Adding an environment; default "
-        f"{rllib_iam.WAREHOUSE_ID})")
-    add("--model-config", metavar="JSON", help="model options for every model listed, e.g. "
-        "--models iam --model-config '{\"d_set\": \"items\"}'")
-    add("--param-budget", metavar="N|MODEL", help="scale each model's widths to N parameters, "
-        "or to MODEL's count (e.g. iam: the parameter-matched comparison)")
-    add("--ppo", help=f"one of {', '.join(PPO_VARIANTS)} (default paper)")
-    add("--ppo-config", metavar="JSON", help="paper PPO settings to change, e.g. "
-        "'{\"adam_eps\": 1e-5}' (fields of rllib_iam.training.PaperPPO; docs/ppo.md)")
-    add("--decay-over", metavar="paper|budget|N", help="where the lr and clip decays end: "
-        "paper (default: the paper's 32e6 transitions, whatever --timesteps), budget (the "
-        "trial's own budget, as the 2026-11 blog grid ran) or N transitions")
-    add("--storage-path", default="runs",
-        help=f"local folder, or a {URI_FORMS} URI (default %(default)s)")
-    add("--name", help="experiment name (default figure5-<profile>)")
-    add("--resume", action="store_true", help="continue an interrupted run")
-    add("--max-concurrent", type=positive_int, help="trials at once")
-    add("--cpus-per-trial", type=positive_int, help="1 (default): sample and learn in one "
-        "process; k > 1: k - 1 env runners")
     add("--no-analysis", action="store_true", help="skip the figure at the end")
     add("--estimate", action="store_true", help="run no trial: time 1 + 3 updates of each "
         "model here and print the grid's hours per trial, CPU-hours and wall time (writes "
@@ -81,9 +68,13 @@ def parse_args(argv: list[str] | None) -> tuple[GridSpec, bool, bool]:
     add("--status", action="store_true", help="run nothing: print each trial of --name (or of "
         "every experiment in --storage-path) with its transitions done, rate, ETA, last "
         "checkpoint and what --resume would do (writes nothing)")
-    add("--track", action="append", metavar="|".join(TRACKERS), help="also log every trial to "
-        "wandb (offline unless WANDB_MODE says otherwise) or mlflow (<storage-path>/mlflow.db "
-        "unless MLFLOW_TRACKING_URI is set); repeat or comma-separate for both")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> tuple[GridSpec, bool, bool]:
+    """The checked grid of the command line (one-line error and exit 2 otherwise), whether
+    to draw the figure at the end, and whether only to estimate the grid's cost."""
+    parser = make_parser()
     args = vars(parser.parse_args(argv))
     if args.pop("status"):
         given = [f"--{k.replace('_', '-')}" for k, v in args.items()

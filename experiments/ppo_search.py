@@ -17,19 +17,27 @@ import argparse
 import csv
 import sys
 from pathlib import Path
+from typing import Any
 
 try:
     import rllib_iam
 except ModuleNotFoundError as err:  # not the project's environment: say how to get it
     sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
              f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
-from rllib_iam.cli import OneLineParser
-from rllib_iam.gridspec import check_experiment, resolve_param_budget
-from rllib_iam.models import model_class, module_spec
+from rllib_iam.cli import OneLineParser, add_field_flags
+from rllib_iam.gridspec import GridSpec, check_experiment, resolve_param_budget
 from rllib_iam.search import dumps, overrides_of, run_search, space_description, trials_table
 from rllib_iam.search import winner as best_trial
 from rllib_iam.session import RayStartError
-from rllib_iam.tracking import TRACKERS, parse_trackers
+from rllib_iam.tracking import parse_trackers
+from rllib_iam.trial import TrialSpec, TrialSpecError, add_trial_flags, parse_flags
+
+TRIAL_FLAGS = ("model", "seed", "timesteps", "env", "model_config", "decay_over",
+               "cpus_per_trial")
+"""The template trial's flags (`rllib_iam.trial.TrialSpec`'s fields, as figure5.py's): the
+search draws its ``ppo_config`` for the paper PPO."""
+RUN_FLAGS = ("storage_path", "name", "resume", "max_concurrent", "track")
+"""The experiment's flags, figure5.py's (`rllib_iam.gridspec.GridSpec`'s fields)."""
 
 
 def count(text: str) -> int:
@@ -40,94 +48,86 @@ def count(text: str) -> int:
     return int(number)
 
 
-def main(argv: list[str] | None = None) -> int:
+def make_parser() -> OneLineParser:
+    """The command line: the template trial's and the experiment's flags from their records'
+    fields (figure5.py's), then the search's own."""
     parser = OneLineParser(prog="ppo_search", description=__doc__.splitlines()[0],
                            epilog=__doc__.split("\n", 2)[2],
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="fnn", help="zoo model (default %(default)s)")
-    parser.add_argument("--param-budget", metavar="N|MODEL",
-                        help="scale the model's widths to N parameters, or to MODEL's count "
-                             "(e.g. --model gru --param-budget iam: a GRU of iam's size)")
-    parser.add_argument("--env", default=rllib_iam.WAREHOUSE_ID,
-                        help="gymnasium id (default %(default)s)")
-    parser.add_argument("--samples", default="24", help="configurations tried (default 24)")
-    parser.add_argument("--timesteps", default="1e6",
-                        help="transitions for a trial ASHA never stops (default 1e6)")
-    parser.add_argument("--grace", default="1.25e5",
-                        help="transitions before ASHA's first comparison (default 1.25e5)")
-    parser.add_argument("--reduction-factor", default="3", help="ASHA's η (default 3)")
-    parser.add_argument("--seed", default="0", help="training seed of every trial (default 0)")
-    parser.add_argument("--search-seed", default="0",
-                        help="seed of the random search's draws (default 0)")
-    parser.add_argument("--storage-path", default="runs",
-                        help="local folder or URI (default %(default)s)")
-    parser.add_argument("--name", default="ppo-search",
-                        help="experiment name (default %(default)s)")
-    parser.add_argument("--resume", action="store_true", help="continue a stopped search")
-    parser.add_argument("--max-concurrent", default="2", help="trials at once (default 2)")
-    parser.add_argument("--out", help="folder for space.json, trials.csv and winner.json")
-    parser.add_argument("--track", action="append", metavar="|".join(TRACKERS),
-                        help="also log every trial to wandb and/or mlflow, as figure5.py does")
+    add_trial_flags(parser, TRIAL_FLAGS, defaults={"model": "fnn", "seed": "0",
+                                                   "timesteps": "1e6"})
+    add_field_flags(parser, GridSpec, RUN_FLAGS, defaults={
+        "storage_path": "runs", "name": "ppo-search", "max_concurrent": "2"})
+    add = parser.add_argument
+    add("--samples", default="24", help="configurations tried (default 24)")
+    add("--grace", default="1.25e5",
+        help="transitions before ASHA's first comparison (default 1.25e5)")
+    add("--reduction-factor", default="3", help="ASHA's η (default 3)")
+    add("--search-seed", default="0", help="seed of the random search's draws (default 0)")
+    add("--out", help="folder for space.json, trials.csv and winner.json")
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> tuple[TrialSpec, dict[str, Any], argparse.Namespace]:
+    """The checked template trial of the command line, the search's own numbers and the rest
+    of the flags; a one-line error and exit 2 otherwise. Looks at the storage, writes nothing."""
+    parser = make_parser()
     args = parser.parse_args(argv)
     try:
-        track = parse_trackers(args.track)
+        args.track = parse_trackers(args.track)
     except ValueError as err:
         parser.error(str(err))
 
     numbers = {}
-    for flag in ("samples", "timesteps", "grace", "reduction_factor", "max_concurrent"):
+    for flag in ("samples", "grace", "reduction_factor", "max_concurrent"):
         try:
             numbers[flag] = count(getattr(args, flag))
         except ValueError:
             parser.error(f"--{flag.replace('_', '-')} must be a positive integer, "
                          f"got {getattr(args, flag)!r}")
-    for flag in ("seed", "search_seed"):
-        try:
-            numbers[flag] = int(getattr(args, flag))
-        except ValueError:
-            numbers[flag] = -1
-        if numbers[flag] < 0:
-            parser.error(f"--{flag.replace('_', '-')} must be an integer >= 0, "
-                         f"got {getattr(args, flag)!r}")
+    try:
+        numbers["search_seed"] = int(args.search_seed)
+    except ValueError:
+        numbers["search_seed"] = -1
+    if numbers["search_seed"] < 0:
+        parser.error(f"--search-seed must be an integer >= 0, got {args.search_seed!r}")
+    try:
+        values = parse_flags({name: getattr(args, name) for name in TRIAL_FLAGS})
+    except TrialSpecError as err:
+        parser.error(str(err))
     if numbers["reduction_factor"] < 2:
         parser.error("--reduction-factor must be 2 or more")
-    if numbers["grace"] > numbers["timesteps"]:
+    if numbers["grace"] > values["timesteps"]:
         parser.error("--grace must not exceed --timesteps")
     try:
-        model_class(args.model)  # module:NAME imports the module that registers NAME
-    except ValueError as err:
-        parser.error(str(err))
-    if args.env not in rllib_iam.env_ids():
-        parser.error(f"unknown env {args.env!r}; valid: {', '.join(rllib_iam.env_ids())}")
-    model_config = {}
-    if args.param_budget is not None:
-        try:
-            model_config["param_budget"] = resolve_param_budget(args.param_budget, args.env)
-            module_spec(args.model, args.env, **model_config)
-        except ValueError as err:
-            parser.error(str(err))
-    try:
+        if args.param_budget is not None:
+            env = values.get("env", rllib_iam.WAREHOUSE_ID)
+            budget = resolve_param_budget(args.param_budget, env)
+            values["model_config"] = {**values.get("model_config", {}), "param_budget": budget}
+        trial = TrialSpec(**values)
         check_experiment(args.storage_path, args.name, args.resume)
     except ValueError as err:
         parser.error(str(err))
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         parser.error(f"--out is a file: {args.out}")
+    return trial, numbers, args
 
+
+def main(argv: list[str] | None = None) -> int:
+    trial, numbers, args = parse_args(argv)
     try:
         results = run_search(
-            model=args.model, env=args.env, samples=numbers["samples"],
-            timesteps=numbers["timesteps"], grace=numbers["grace"],
-            reduction_factor=numbers["reduction_factor"], seed=numbers["seed"],
-            search_seed=numbers["search_seed"], storage_path=args.storage_path,
-            name=args.name, resume=args.resume, max_concurrent=numbers["max_concurrent"],
-            track=track, model_config=model_config,
+            trial=trial, samples=numbers["samples"], grace=numbers["grace"],
+            reduction_factor=numbers["reduction_factor"], search_seed=numbers["search_seed"],
+            storage_path=args.storage_path, name=args.name, resume=args.resume,
+            max_concurrent=numbers["max_concurrent"], track=args.track,
         )
     except RayStartError as err:
         print(f"ppo_search: error: {err}", file=sys.stderr)
         return 1
     rows = sorted(trials_table(results),
                   key=lambda r: float("inf") if r["return"] is None else -r["return"])
-    best = best_trial(rows, numbers["timesteps"])
+    best = best_trial(rows, trial.timesteps)
     for row in rows[:5]:
         value = "no finished episode" if row["return"] is None else f"{row['return']:.2f}"
         print(f"{row['trial']}: {value} at {row['transitions'] or 0:,} transitions")

@@ -1,9 +1,10 @@
 """The Figure 5 grid on Ray Tune: one trial per model x seed, each a paper-faithful PPO run.
 
-`experiments/figure5.py` is the command-line face of `run_grid`. Each trial's config holds only
-what a reader needs to tell trials apart (model, seed, env, budget, PPO variant); `Figure5Trial`
-turns it into the full RLlib `PPOConfig` through `rllib_iam.training.ppo_config`, so the
-progress table, the trial names and the results all speak of models and seeds.
+`experiments/figure5.py` is the command-line face of `run_grid`. Each trial's config is a
+`rllib_iam.trial.TrialSpec` in the flat form Tune stores (`TrialSpec.to_config`: model, seed,
+env, budget, PPO variant, ...); `Figure5Trial` reads it back (`TrialSpec.from_config`, trials of
+older grids included) and turns it into the full RLlib `PPOConfig` (`TrialSpec.to_ppo_config`),
+so the progress table, the trial names and the results all speak of models and seeds.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from rllib_iam.models import count_params, model_name
 from rllib_iam.schema import (
     DIAGNOSTICS,
     FIGURE5,
-    LEGACY_DECAY_OVER,
     PARAMS,
     REFERENCE_STEPS,
     RETURN,
@@ -49,7 +49,8 @@ from rllib_iam.schema import (
 )
 from rllib_iam.session import start_ray
 from rllib_iam.tracking import Progress, tracking_callbacks
-from rllib_iam.training import paper_ppo_for, ppo_config, ppo_settings
+from rllib_iam.training import paper_ppo_for
+from rllib_iam.trial import TrialSpec
 from rllib_iam.tune.trials import CsvLog, IntactRestore, JsonLog, restore_tuner
 
 STOP_METRIC = f"{ENV_RUNNER_RESULTS}/{NUM_ENV_STEPS_SAMPLED_LIFETIME}"
@@ -100,30 +101,10 @@ def learner_diagnostics(result: dict) -> dict[str, float]:
     return values
 
 
-def trial_num_envs(spec: dict[str, Any]) -> int:
-    """Environments per update of a trial (all env runners together)."""
-    ppo = spec.get("ppo", "paper")
-    if ppo == "rllib":
-        return paper_ppo_for(spec["env"]).num_envs
-    return ppo_settings(spec["env"], ppo, spec.get("ppo_config")).num_envs
-
-
 def trial_ppo_config(spec: dict[str, Any]):
-    """The full `PPOConfig` of one grid trial, from its small Tune config."""
-    runners = int(spec.get("num_env_runners", 0))
-    num_envs = trial_num_envs(spec)
-    config = ppo_config(
-        spec["model"],
-        spec["env"],
-        seed=int(spec["seed"]),
-        total_timesteps=int(spec["timesteps"]),
-        ppo=spec["ppo"],
-        num_env_runners=runners,
-        num_envs=num_envs // max(1, runners),
-        model_config=spec.get("model_config") or None,
-        ppo_overrides=spec.get("ppo_config") or None,
-        decay_over=spec.get("decay_over", LEGACY_DECAY_OVER),
-    )
+    """The full `PPOConfig` of one grid trial, from its Tune config (`TrialSpec.to_config`'s
+    form, or an older grid's), with the grid's `Figure5Metrics`."""
+    config = TrialSpec.from_config(spec).to_ppo_config()
     existing = config.callbacks_class
     existing = list(existing) if isinstance(existing, (list, tuple)) else [existing]
     return config.callbacks(callbacks_class=[*existing, Figure5Metrics])
@@ -151,7 +132,7 @@ def checkpoint_every_s() -> float:
 
 
 class Figure5Trial(IntactRestore, PPO):
-    """RLlib's PPO, built from a grid trial's ``{"model", "seed", "env", "timesteps", "ppo"}``.
+    """RLlib's PPO, built from a grid trial's config (`TrialSpec.to_config`'s form).
 
     Restoring skips damaged checkpoints (`rllib_iam.tune.trials.IntactRestore`). Besides the
     profile's every-N-iterations checkpoints, a trial asks Tune for one (`SHOULD_CHECKPOINT`)

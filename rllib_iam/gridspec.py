@@ -27,8 +27,9 @@ import rllib_iam
 from rllib_iam.cli import json_object, positive_int
 from rllib_iam.envs.registry import WAREHOUSE, find
 from rllib_iam.envs.spec import Profile
-from rllib_iam.schema import LEGACY_DECAY_OVER
+from rllib_iam.schema import trial_config
 from rllib_iam.storage import Storage
+from rllib_iam.trial import TrialSpec, TrialSpecError, decay_over_value
 
 SPEC_FILE = "grid_spec.json"
 """The spec of a grid, in its experiment folder (``<storage_path>/<name>/``)."""
@@ -69,26 +70,31 @@ repeat what the experiment was started with (Tune restores the stored grid; a di
 would be silently ignored)."""
 
 
-class GridSpecError(ValueError):
+class GridSpecError(TrialSpecError):
     """A flag's value that cannot run, as the one line to show the user."""
 
 
 @dataclass(frozen=True)
 class GridSpec:
-    """A Figure 5 grid: every model x seed, each trial one PPO run of `timesteps` transitions."""
+    """A Figure 5 grid: every model x seed, each trial one PPO run of `timesteps` transitions
+    (`trial`: a `TrialSpec`). Its fields but the derived `checkpoint_every`, `num_envs` and
+    `given` are `figure5.py`'s flags, each docstring its ``--help``: the grid's own here, the
+    trial's (`timesteps` to `cpus_per_trial`) from `TrialSpec`'s fields."""
 
-    models: tuple[str, ...]
-    """Zoo models (`rllib_iam.models.MODELS`), one trial per model and seed, in this order."""
-    seeds: int
-    """Seeds per model: ``first_seed .. first_seed + seeds - 1``."""
-    first_seed: int
-    """The first seed, so that a long grid can run in chunks of seeds."""
+    models: tuple[str, ...] = field(metadata={"metavar": "A,B,..."})
+    """models, comma-separated, one trial per model and seed (default: the env's Figure 5
+    models)"""
+    seeds: int = field(metadata={"metavar": "N"})
+    """seeds per model (default: the profile's)"""
+    first_seed: int = field(metadata={"metavar": "K"})
+    """seeds run first-seed .. first-seed + seeds - 1 (default 0), so that a long grid can run
+    in chunks of seeds"""
     timesteps: int
     """Env transitions per trial (the profile's unless given)."""
     env: str
     """Gymnasium id of the task: a registered `EnvSpec`'s, or ``MODULE:ID``."""
     profile: str
-    """Named budget (`PROFILES`): seeds, transitions, checkpoint frequency."""
+    """named budget: seeds, transitions per trial and checkpoint frequency (default quick)"""
     checkpoint_every: int
     """Iterations between a trial's checkpoints (the profile's)."""
     ppo: str
@@ -104,15 +110,20 @@ class GridSpec:
     cpus_per_trial: int
     """1: sample and learn in one process; k > 1: k - 1 env runners share `num_envs`."""
     name: str
-    """Experiment folder under `storage_path`."""
+    """experiment name: its folder under the storage path"""
     storage_path: str
-    """Local folder, or a URI of a scheme in `rllib_iam.storage.SCHEMES` (as typed)."""
-    resume: bool = False
-    """Continue the experiment `name` instead of starting it."""
-    max_concurrent: int | None = None
-    """Trials at once (None: as many as the cluster's CPUs hold)."""
-    track: tuple[str, ...] = ()
-    """Trackers every trial also logs to (`rllib_iam.tracking.TRACKERS`)."""
+    """local folder, or a URI of a scheme in rllib_iam.storage.SCHEMES, under which the
+    experiment's folder is"""
+    resume: bool = field(default=False, metadata={"action": "store_true"})
+    """continue the experiment --name (interrupted, or with trials to finish) instead of
+    starting it"""
+    max_concurrent: int | None = field(default=None, metadata={"metavar": "N"})
+    """trials at once (default: as many as the cluster's CPUs hold)"""
+    track: tuple[str, ...] = field(default=(), metadata={"action": "append",
+                                                         "metavar": "wandb|mlflow"})
+    """also log every trial to wandb (offline unless WANDB_MODE says otherwise) or mlflow
+    (<storage-path>/mlflow.db unless MLFLOW_TRACKING_URI is set); repeat or comma-separate
+    for both"""
     given: frozenset[str] = field(default=frozenset(), compare=False)
     """The flags the user gave (``--models``, ...), for the resume check; not saved."""
 
@@ -134,15 +145,18 @@ class GridSpec:
         """The experiment folder: an absolute local path or a URI."""
         return self.storage.experiment(self.name)
 
+    def trial(self, model: str, seed: int) -> TrialSpec:
+        """The grid's trial of `model` with `seed` (checked: `TrialSpecError`)."""
+        return TrialSpec(model=model, seed=seed, timesteps=self.timesteps, env=self.env,
+                         ppo=self.ppo, ppo_config=self.ppo_config, decay_over=self.decay_over,
+                         model_config=self.model_config, cpus_per_trial=self.cpus_per_trial)
+
     def trial_space(self) -> dict[str, Any]:
-        """What every trial's config holds besides its model and seed (`Figure5Trial`)."""
-        space = {"env": self.env, "timesteps": self.timesteps, "ppo": self.ppo,
-                 "decay_over": self.decay_over, "num_env_runners": self.env_runners}
-        if self.model_config:
-            space["model_config"] = self.model_config
-        if self.ppo_config:
-            space["ppo_config"] = self.ppo_config
-        return space
+        """What every trial's config holds besides its model and seed (`Figure5Trial`): the
+        grid's trial as Tune stores it (`TrialSpec.to_config`)."""
+        config = self.trial(self.models[0], self.first_seed).to_config()
+        del config["model"], config["seed"]
+        return config
 
     def to_json(self) -> str:
         record = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -228,9 +242,8 @@ def _resolve(*, given: frozenset[str], profile: str, models: str | None, seeds, 
              decay_over: str, storage_path: str, name: str | None, resume: bool,
              max_concurrent, cpus_per_trial, track) -> GridSpec:
     from rllib_iam.envs.registry import spec_for
-    from rllib_iam.models import MODELS, model_class, module_spec
+    from rllib_iam.models import MODELS, model_class
     from rllib_iam.tracking import parse_trackers
-    from rllib_iam.training import DECAY_CHOICES, PPO_VARIANTS, ppo_settings
 
     seeds = None if seeds is None else _number("--seeds", seeds)
     timesteps = None if timesteps is None else _number("--timesteps", timesteps)
@@ -270,65 +283,32 @@ def _resolve(*, given: frozenset[str], profile: str, models: str | None, seeds, 
     except ValueError as err:
         raise fail(str(err)) from None
     options = _json("--model-config", model_config)
-    if "env_id" in options:
-        raise fail("--model-config cannot set env_id; use --env")
     if param_budget is not None:
         if "param_budget" in options:
             raise fail("--param-budget and --model-config's param_budget conflict; give one")
         options["param_budget"] = resolve_param_budget(param_budget, env)
-    for model in names:
-        try:  # the model on this env first: an error here is not the options' fault
-            module_spec(model, env)
-        except (ValueError, TypeError) as err:
-            raise fail(f"--models {model} on {env}: {err}") from None
-        try:
-            module_spec(model, env, **options)
-        except (ValueError, TypeError) as err:
-            raise fail(f"--model-config for {model}: {err}") from None
-    if ppo not in PPO_VARIANTS:
-        raise fail(f"unknown --ppo {ppo!r}; valid: {', '.join(PPO_VARIANTS)}")
-    if ppo_config is not None and ppo == "rllib":
-        raise fail("--ppo-config changes the paper PPO's settings; it does not apply to "
-                   "--ppo rllib")
-    overrides = _json("--ppo-config", ppo_config)
-    if ppo_config is not None:
-        try:
-            ppo_settings(env, ppo, overrides)
-        except ValueError as err:
-            raise fail(f"--ppo-config: {err}") from None
-    if decay_over not in DECAY_CHOICES:
-        try:
-            decay_over = positive_int(str(decay_over))
-        except argparse.ArgumentTypeError:
-            raise fail(f"--decay-over must be {', '.join(DECAY_CHOICES)} or a positive "
-                       f"transition count, got {decay_over!r}") from None
-    # the rllib variant keeps the paper's layout (envs, fragment, minibatch)
-    try:
-        settings = ppo_settings(env, "paper" if ppo == "rllib" else ppo, overrides)
-    except ValueError as err:
-        raise fail(f"--ppo {ppo}: {err}") from None
-    runners = cpus_per_trial - 1
-    if runners and settings.num_envs % runners:
-        raise fail(f"--cpus-per-trial {cpus_per_trial}: the {settings.num_envs} envs must "
-                   f"split evenly over {runners} env runners")
     if first_seed < 0:
         raise fail(f"--first-seed must be 0 or more, got {first_seed}")
     budget = profiles[profile]
-    update = settings.num_envs * settings.rollout_fragment_length
-    if timesteps is not None and timesteps < update:
-        raise fail(f"--timesteps {timesteps} is less than one update: give at least {update} "
-                   f"(num_envs x rollout_fragment_length of the {ppo} PPO)")
-    if settings.minibatch_size > update:
-        raise fail(f"--ppo-config: minibatch_size {settings.minibatch_size} exceeds the update "
-                   f"of num_envs x rollout_fragment_length = {update} transitions")
+    try:  # every model's trial: the checks of a trial are TrialSpec's
+        trials = [TrialSpec(model=m, seed=first_seed, timesteps=timesteps or budget.timesteps,
+                            env=env, ppo=ppo, ppo_config=_json("--ppo-config", ppo_config),
+                            decay_over=decay_over_value(decay_over), model_config=options,
+                            cpus_per_trial=cpus_per_trial) for m in names]
+    except TrialSpecError as err:
+        raise fail(str(err)) from None
+    trial = trials[0]
+    if timesteps is not None and timesteps < trial.update:
+        raise fail(f"--timesteps {timesteps} is less than one update: give at least "
+                   f"{trial.update} (num_envs x rollout_fragment_length of the {ppo} PPO)")
     name = name or f"figure5-{profile}"
     if "/" in name or name.startswith("."):
         raise fail(f"--name must be a plain folder name, got {name!r}")
     spec = GridSpec(
         models=tuple(names), seeds=seeds or budget.seeds, first_seed=first_seed,
-        timesteps=timesteps or budget.timesteps, env=env, profile=profile,
-        checkpoint_every=budget.checkpoint_every, ppo=ppo, ppo_config=overrides,
-        decay_over=decay_over, model_config=options, num_envs=settings.num_envs,
+        timesteps=trial.timesteps, env=env, profile=profile,
+        checkpoint_every=budget.checkpoint_every, ppo=ppo, ppo_config=trial.ppo_config,
+        decay_over=trial.decay_over, model_config=options, num_envs=trial.settings.num_envs,
         cpus_per_trial=cpus_per_trial, name=name, storage_path=storage_path, resume=resume,
         max_concurrent=max_concurrent, track=track, given=given,
     )
@@ -431,21 +411,20 @@ def stored_shape(experiment: str) -> dict[str, list] | None:
         except TypeError:  # written by a version with other fields: read the trials instead
             pass
 
-    trials = storage.trial_configs(name)
+    trials = [trial_config(t) for t in storage.trial_configs(name)]
     if not trials:  # interrupted before any trial wrote its config: nothing to compare
         return None
     return {
         "models": sorted({t["model"] for t in trials}),
         "seeds": sorted({int(t["seed"]) for t in trials}),
         "timesteps": sorted({int(t.get("timesteps", 0)) for t in trials}),
-        "env": sorted({t.get("env") for t in trials}),
-        "ppo": sorted({t.get("ppo") for t in trials}),
-        "ppo_config": sorted({json.dumps(t.get("ppo_config") or {}, sort_keys=True)
-                              for t in trials}),
-        "decay_over": sorted({str(t.get("decay_over", LEGACY_DECAY_OVER)) for t in trials}),
-        "model_config": sorted({json.dumps(t.get("model_config") or {}, sort_keys=True)
+        "env": sorted({t["env"] for t in trials}),
+        "ppo": sorted({t["ppo"] for t in trials}),
+        "ppo_config": sorted({json.dumps(t["ppo_config"], sort_keys=True) for t in trials}),
+        "decay_over": sorted({str(t["decay_over"]) for t in trials}),
+        "model_config": sorted({json.dumps(t["model_config"], sort_keys=True)
                                 for t in trials}),
-        "cpus_per_trial": sorted({int(t.get("num_env_runners", 0)) + 1 for t in trials}),
+        "cpus_per_trial": sorted({int(t["num_env_runners"]) + 1 for t in trials}),
     }
 
 

@@ -9,6 +9,7 @@ so the analysis can read results without it.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 FIGURE5 = "figure5"
 """Result key under which each iteration's Figure 5 record is logged."""
@@ -45,9 +46,26 @@ a single-module run: RLlib's ``LEARNER_RESULTS`` (``learners``), then the module
 
 LEGACY_DECAY_OVER = "budget"
 """What a trial config without ``decay_over`` decayed its lr and ε over: grids started before
-the field existed (2026-12) ended their decays at their own budget. The one default for older
-trials, read by the resume path (`rllib_iam.grid`, `rllib_iam.gridspec`) and the analysis's
-labels (`analysis.load.ppo_label`)."""
+the field existed (2026-12) ended their decays at their own budget."""
+
+OLDER_TRIAL_DEFAULTS: dict[str, Any] = {
+    "env": "rllib_iam/Warehouse-v0",
+    "ppo": "paper",
+    "ppo_config": {},
+    "decay_over": LEGACY_DECAY_OVER,
+    "model_config": {},
+    "num_env_runners": 0,
+}
+"""What a stored trial config (``params.json``, Tune's trial config) without one of these keys
+ran with: the grids written before the key existed. The one place the defaults of older trials
+are kept; the resume path (`rllib_iam.trial.TrialSpec.from_config`, `rllib_iam.gridspec`) and
+the analysis's labels (`analysis.load.ppo_label`) read them through `trial_config`."""
+
+
+def trial_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored trial config with `OLDER_TRIAL_DEFAULTS` for the keys it lacks (or holds as
+    None); its own keys as they are."""
+    return {**OLDER_TRIAL_DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
 
 TRIAL_NAME = re.compile(r"^(?P<model>.+)_seed(?P<seed>\d+)$")
 """A trial folder's name, `trial_name`'s output: the model's label and the seed."""

@@ -30,6 +30,7 @@ from rllib_iam.grid import (
 )
 from rllib_iam.session import start_ray
 from rllib_iam.storage import Storage
+from rllib_iam.trial import TrialSpec
 from rllib_iam.tune.trials import restore_tuner
 
 METRIC = f"{FIGURE5}/{RETURN_LATEST}"
@@ -83,13 +84,10 @@ def space_description() -> dict[str, Any]:
 
 def run_search(
     *,
-    model: str,
-    env: str,
+    trial: TrialSpec,
     samples: int,
-    timesteps: int,
     grace: int,
     reduction_factor: int,
-    seed: int,
     search_seed: int,
     storage_path: str,
     name: str,
@@ -98,11 +96,11 @@ def run_search(
     checkpoint_every: int = 50,
     verbose: int = 1,
     track: tuple[str, ...] = (),
-    model_config: dict[str, Any] | None = None,
 ):
-    """Run (or resume) the search; returns Tune's `ResultGrid`. Inputs are checked by the
-    caller (`experiments/ppo_search.py`); ``track`` as `rllib_iam.grid.run_grid`'s;
-    ``model_config`` the model's options (e.g. ``{"param_budget": 214145}``)."""
+    """Run (or resume) the search; returns Tune's `ResultGrid`. Every sample is `trial` (the
+    template: model, seed, env, budget, model options, ...) with a ``ppo_config`` drawn from
+    `search_space` for the paper PPO. Inputs are checked by the caller
+    (`experiments/ppo_search.py`); ``track`` as `rllib_iam.grid.run_grid`'s."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -112,12 +110,8 @@ def run_search(
     callbacks = run_callbacks(track, storage.root, name)
     if resume:
         return restore_tuner(storage.experiment(name), Figure5Trial, callbacks).fit()
-    param_space = {
-        "model": model, "seed": seed, "env": env, "timesteps": timesteps, "ppo": "paper",
-        "decay_over": "paper", "num_env_runners": 0, "ppo_config": search_space(),
-    }
-    if model_config:
-        param_space["model_config"] = model_config
+    timesteps = trial.timesteps
+    param_space = {**trial.to_config(), "ppo": "paper", "ppo_config": search_space()}
     tuner = tune.Tuner(
         Figure5Trial,
         param_space=param_space,

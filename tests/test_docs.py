@@ -66,6 +66,7 @@ def test_the_front_pages_example_runs_as_written(ray_local, tmp_path, monkeypatc
 DOCTESTED = (
     "rllib_iam.gridspec",
     "rllib_iam.storage",
+    "rllib_iam.trial",
     "rllib_iam.envs.warehouse",
     pytest.param("rllib_iam.envs.traffic", marks=pytest.mark.slow),  # SUMO episodes
     pytest.param("rllib_iam.envs.atari", marks=pytest.mark.slow),
