@@ -39,7 +39,7 @@ columns are medians per part.
   yardstick of the issue's target (project >= 0.9x lean). The last column is the SGD steps'
   achieved GFLOP/s, project / lean: forward + backward (3x the forward's multiply-adds,
   `forward_flops`) of every row in every epoch, over the SGD time (project: the learner update
-  less its connector).
+  less its connector; lean: its whole learning step, GAE included).
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ class AlgoPipeline:
         self.fresh = False
         parts["sync"] += parts.pop("sync_connectors")
         parts["other"] = wall - parts["sample"] - parts["learn"] - parts["sync"]
+        parts["sgd"] = parts["learn"] - parts["learner_connector"]
         parts["wall"], parts["transitions"] = wall, transitions
         return parts
 
@@ -338,6 +339,7 @@ class LeanPipeline:
         self.learn(*rollout)
         t2 = time.perf_counter()
         n = self.p.num_envs * self.p.rollout_fragment_length
+        # its learning is GAE (numpy, a few ms) and the SGD steps: "sgd" is all of it
         return {"wall": t2 - t0, "transitions": n, "sample": t1 - t0, "learn": t2 - t1,
                 "sgd": t2 - t1}
 
@@ -501,7 +503,6 @@ def split_row(model: str, layout: str, name: str, samples: list[dict]) -> str:
     if "env_step" in samples[0]:
         for s in samples:
             s["rest"] = s["sample"] - sum(s[k] for k in STEP_TIMERS)
-            s["sgd"] = s["learn"] - s["learner_connector"]
         sampling = " / ".join(cell(k) for k in (*STEP_TIMERS, "rest"))
         learning = f"{cell('learner_connector')} / {cell('sgd')}"
         other = f"{cell('sync')} / {cell('other')}"
@@ -620,8 +621,6 @@ def main() -> None:
                     if stock
                     else ["—", "—"]
                 )
-                for x in proj:
-                    x["sgd"] = x["learn"] - x["learner_connector"]
                 gflops = " / ".join(
                     f"{lean.sgd_flops() / median(x, 'sgd') / 1e9:.1f}" for x in (proj, bound)
                 )
