@@ -24,7 +24,7 @@ try:
 except ModuleNotFoundError as err:  # not the project's environment: say how to get it
     sys.exit(f"{sys.argv[0]}: error: {err}; use the project's .venv (`make test` creates it): "
              f"`source .venv/bin/activate`, or `.venv/bin/python {sys.argv[0]} ...`")
-from rllib_iam.cli import OneLineParser, add_field_flags
+from rllib_iam.cli import OneLineParser, add_field_flags, positive_int
 from rllib_iam.gridspec import GridSpec, check_experiment, resolve_param_budget
 from rllib_iam.search import dumps, overrides_of, run_search, space_description, trials_table
 from rllib_iam.search import winner as best_trial
@@ -38,14 +38,6 @@ TRIAL_FLAGS = ("model", "seed", "timesteps", "env", "model_config", "decay_over"
 search draws its ``ppo_config`` for the paper PPO."""
 RUN_FLAGS = ("storage_path", "name", "resume", "max_concurrent", "track")
 """The experiment's flags, figure5.py's (`rllib_iam.gridspec.GridSpec`'s fields)."""
-
-
-def count(text: str) -> int:
-    """A positive whole number, also written ``1e6``."""
-    number = float(text) if "e" in text.lower() else int(text)
-    if number != int(number) or number < 1:
-        raise ValueError(text)
-    return int(number)
 
 
 def make_parser() -> OneLineParser:
@@ -81,8 +73,8 @@ def parse_args(argv: list[str] | None) -> tuple[TrialSpec, dict[str, Any], argpa
     numbers = {}
     for flag in ("samples", "grace", "reduction_factor", "max_concurrent"):
         try:
-            numbers[flag] = count(getattr(args, flag))
-        except ValueError:
+            numbers[flag] = positive_int(getattr(args, flag))
+        except argparse.ArgumentTypeError:
             parser.error(f"--{flag.replace('_', '-')} must be a positive integer, "
                          f"got {getattr(args, flag)!r}")
     try:
